@@ -7,7 +7,7 @@ set -euo pipefail
 want=()
 case "${1:-base}" in
   base)   pkgs=(python3 python3-venv python3-dev gcc make) ;;
-  bacula) pkgs=(bacula-fd bacula-sd bacula-director-sqlite3 bacula-console sqlite3) ;;
+  bacula) pkgs=(bacula-fd bacula-sd bacula-director-sqlite3 bacula-console sqlite3 bacula-director) ;;
   *) echo "usage: $0 base|bacula" >&2; exit 2 ;;
 esac
 for p in "${pkgs[@]}"; do
