@@ -17,6 +17,7 @@ import attrs
 
 from podheitor.adapters.bacula import ptcomm, session
 from podheitor.domain.errors import ProtocolError
+from podheitor.domain.files import FileKind
 
 
 @attrs.frozen
@@ -105,7 +106,13 @@ class BackupStreamDecoder:
             self._attrs.add(self._command(letter, payload), 0)
             return None
         self._state = _S.BETWEEN if self.estimate else _S.DATA_OR_EOD
-        return self._attrs.build(0)
+        offered = self._attrs.build(0)
+        meta = offered.meta
+        if meta.kind is FileKind.HARDLINK and meta.link_target is not None and self.where:
+            # Bacula prefixes Where to a hard link's original name, not a symlink's target
+            meta = attrs.evolve(meta, link_target=self.where + meta.link_target)
+            offered = session.FileOffered(meta, offered.link_fi)
+        return offered
 
     def _data_or_eod(self, letter: str, payload: bytes | memoryview) -> DecodedEvent | None:
         if letter == "F":
