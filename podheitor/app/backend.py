@@ -106,6 +106,9 @@ class _UnknownPlugin:
 
 
 def _try_abort(out: PipeOutput, text: str) -> None:
+    """Tell the plugin the job failed, if the stream can still carry a packet."""
+    if out.mid_packet:
+        return  # interrupted inside a packet: anything more would be read as its payload
     try:
         out.write([ptcomm.message("A", text)])
     except OSError:

@@ -15,6 +15,7 @@ import attrs
 
 from podheitor.domain.errors import RestoreRefusedError, TargetError
 from podheitor.domain.files import FileExtras, FileKind, FileMeta, RestoreDecision, RestoreObject
+from podheitor.domain.guards import Guard, GuardStack
 from podheitor.domain.jobs import Replace
 from podheitor.domain.paths import normalise_restore_path, parents
 from podheitor.ports.filesystem import FileTreeWriter, NewFile
@@ -28,8 +29,9 @@ PROBLEM_REPORT_LIMIT = 10
 
 class TreeRestore:
     def __init__(self, writer: FileTreeWriter, log: Log, *, where: str = "",
-                 replace: Replace = Replace.ALWAYS) -> None:
+                 replace: Replace = Replace.ALWAYS, guards: GuardStack | None = None) -> None:
         self.writer = writer
+        self.guards = guards if guards is not None else GuardStack()
         self.log = log
         self.where = where
         self.replace = replace
@@ -70,7 +72,9 @@ class TreeRestore:
             meta = attrs.evolve(meta, link_target=self._safe(meta.link_target))
         self.writer.make_directory(meta.path.rsplit("/", 1)[0] or "/")
         if meta.kind is FileKind.REGULAR:
-            return _FileReceiver(self, meta, self.writer.create_file(meta.path))
+            new = self.writer.create_file(meta.path)
+            guard = self.guards.push(f"temporary file of {meta.path}", new.discard)
+            return _FileReceiver(self, meta, new, guard)
         return _LinkReceiver(self, meta)
 
     def finish(self) -> None:
@@ -98,17 +102,24 @@ class TreeRestore:
 
 
 class _FileReceiver:
-    def __init__(self, owner: TreeRestore, meta: FileMeta, new: NewFile) -> None:
-        self.owner, self.meta, self.new = owner, meta, new
+    """A regular file; its temporary file is guarded until commit or discard."""
+
+    def __init__(self, owner: TreeRestore, meta: FileMeta, new: NewFile, guard: Guard) -> None:
+        self.owner, self.meta, self.new, self.guard = owner, meta, new, guard
 
     def write(self, offset: int, data: memoryview) -> None:
         self.new.write(offset, data)
 
     def commit(self, extras: FileExtras, content_size: int | None) -> None:
-        self.owner.report(self.meta, self.new.commit(self.meta, content_size, extras.xattrs))
+        try:
+            problems = self.new.commit(self.meta, content_size, extras.xattrs)
+        finally:
+            self.owner.guards.dismiss(self.guard)  # committed, or discarded by commit itself
+        self.owner.report(self.meta, problems)
         self.owner.committed(self.meta, extras)
 
     def discard(self) -> None:
+        self.owner.guards.dismiss(self.guard)
         self.new.discard()
 
 

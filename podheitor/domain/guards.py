@@ -67,8 +67,9 @@ class GuardStack:
         return resource
 
     def dismiss(self, guard: Guard) -> None:
-        """Forget a guard without running it (ownership was handed elsewhere)."""
-        self._guards.remove(guard)
+        """Forget a guard without running it (its resource was handed over or given back)."""
+        if guard in self._guards:
+            self._guards.remove(guard)
 
     @contextmanager
     def scoped(self, name: str, release: Callable[[], None]) -> Iterator[Guard]:

@@ -94,7 +94,11 @@ class CommonParams:
 
 
 def _is_collection(tp: Any) -> bool:
-    return typing.get_origin(tp) in (tuple, list)
+    """tuple[X, ...] or list[X], optionally inside Optional[...]."""
+    if typing.get_origin(tp) in (tuple, list):
+        return True
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    return type(None) in typing.get_args(tp) and len(args) == 1 and _is_collection(args[0])
 
 
 def _literal_check(tp: Any, value: object) -> None:
@@ -104,16 +108,16 @@ def _literal_check(tp: Any, value: object) -> None:
 
 
 def _structure(tp: Any, raw: str | list[str]) -> object:
-    if typing.get_origin(tp) is typing.Literal:
-        _literal_check(tp, raw)
-        return raw
-    if _is_collection(tp):
-        (item_type, *_) = typing.get_args(tp)
-        return tuple(_CONVERTER.structure(v, item_type) for v in raw)
     args = typing.get_args(tp)
     if type(None) in args:  # Optional[X]: the key was given, so structure as X
         (inner,) = [a for a in args if a is not type(None)]
         return _structure(inner, raw)
+    if typing.get_origin(tp) is typing.Literal:
+        _literal_check(tp, raw)
+        return raw
+    if _is_collection(tp):
+        (item_type, *_) = args
+        return tuple(_CONVERTER.structure(v, item_type) for v in raw)
     return _CONVERTER.structure(raw, tp)
 
 

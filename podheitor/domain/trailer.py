@@ -95,15 +95,20 @@ class Trailer:
             raise FormatError("not a podheitor trailer record")
         try:
             doc = json.loads(blob[len(MAGIC) :])
+            if not isinstance(doc, dict):
+                raise TypeError("the record is not a JSON object")
             seal = None
             if "data" in doc:
                 data = doc["data"]
                 (alg,) = [k for k in data if k not in ("bytes", "complete")]
-                seal = DataSeal(int(data["bytes"]), str(data[alg]), alg,
-                                complete=bool(data.get("complete", True)))
+                count, complete = data["bytes"], data.get("complete", True)
+                if not isinstance(count, int) or count < 0 or not isinstance(complete, bool):
+                    raise ValueError("data count must be a non-negative integer")
+                seal = DataSeal(count, str(data[alg]), alg, complete=complete)
             xattrs = tuple(
                 (str(n), base64.b64decode(v, validate=True)) for n, v in doc.get("xattrs", [])
             )
-        except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError,
+                binascii.Error) as exc:
             raise FormatError(f"malformed trailer record: {exc}") from exc
         return cls(seal, xattrs)

@@ -61,12 +61,16 @@ class PipeOutput:
     def __init__(self, fd: int, messages: MessageQueue) -> None:
         self.fd = fd
         self.messages = messages
+        self.mid_packet = False  # a write was interrupted: the stream is no longer framed
 
     def write(self, buffers: list[Buffer]) -> None:
+        if self.mid_packet:
+            raise ProtocolError("the output stream was cut inside a packet")
         pending = self.messages.drain()
         if pending:
             buffers = [*pending, *buffers]
         views = [memoryview(b).cast("B") for b in buffers if len(b)]
+        self.mid_packet = True
         while views:
             written = os.writev(self.fd, views[:1024])
             while written and views:
@@ -76,6 +80,7 @@ class PipeOutput:
                 else:
                     views[0] = views[0][written:]
                     written = 0
+        self.mid_packet = False
 
     def flush_messages(self) -> None:
         self.write([])

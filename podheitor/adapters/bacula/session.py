@@ -249,10 +249,10 @@ class BackendSession:
     # -- packets from the plugin --------------------------------------------------------
     def receive(self, letter: str, payload: bytes | memoryview, offset: int = 0) -> Event | None:
         self.offset = offset
-        if letter == "E":
-            return PluginError(ptcomm.decode_text(payload))
         if self.state is State.CLOSED:
             raise self._error(f"packet {letter} after the session ended")
+        if letter == "E":
+            return PluginError(ptcomm.decode_text(payload))
         handler = {
             State.HELLO: self._hello, State.IDLE: self._idle, State.JOB: self._block,
             State.PARAMS: self._block, State.SENDING: self._sending,

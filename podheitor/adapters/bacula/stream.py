@@ -19,6 +19,7 @@ from podheitor.adapters.bacula import ptcomm, session
 from podheitor.domain.errors import (
     FormatError,
     IntegrityError,
+    ProtocolError,
     RestoreRefusedError,
     SourceError,
     TargetError,
@@ -255,7 +256,7 @@ class RestoreDriver:
 
     def _current(self, what: str) -> _Incoming:
         if self._file is None:
-            raise FormatError(f"{what} without a file being restored")
+            raise ProtocolError(f"{what} without a file being restored")
         return self._file
 
     def _data_begin(self) -> None:

@@ -66,14 +66,16 @@ class MemoryTree:
         return node
 
     def add_directory(self, path: str, mode: int = 0o755, mtime: int = 0) -> None:
-        self._nodes[path] = _Node(FileMeta(path, FileKind.DIRECTORY, mode=mode, mtime=mtime),
-                                  next(_inodes))
+        self._nodes[path] = _Node(
+            FileMeta(path, FileKind.DIRECTORY, mode=mode, mtime=mtime, ctime=mtime),
+            next(_inodes))
 
     def add_file(self, path: str, data: bytes = b"", *, mode: int = 0o644, mtime: int = 0,
-                 uid: int = 0, gid: int = 0, holes: ExtentMap | None = None,
-                 xattrs: dict[str, bytes] | None = None) -> None:
+                 ctime: int | None = None, uid: int = 0, gid: int = 0,
+                 holes: ExtentMap | None = None, xattrs: dict[str, bytes] | None = None) -> None:
         node = self._put(FileMeta(path, FileKind.REGULAR, size=len(data), mode=mode,
-                                  mtime=mtime, uid=uid, gid=gid))
+                                  mtime=mtime, ctime=mtime if ctime is None else ctime,
+                                  uid=uid, gid=gid))
         node.data[:] = data
         node.holes = holes or ExtentMap()
         node.xattrs = dict(xattrs or {})
@@ -86,6 +88,12 @@ class MemoryTree:
         node = self._nodes[existing]
         self._nodes[path] = node
         node.meta = attrs.evolve(node.meta, nlink=node.meta.nlink + 1)
+
+    def remove(self, path: str) -> None:
+        del self._nodes[path]
+
+    def exists(self, path: str) -> bool:
+        return path in self._nodes
 
     def read(self, path: str) -> bytes:
         return bytes(self._nodes[path].data)

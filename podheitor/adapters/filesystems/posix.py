@@ -40,7 +40,7 @@ def source_error(path: str, exc: OSError) -> SourceError:
     if exc.errno in (errno.ENOENT, errno.ENOTDIR):
         return VanishedError(path, "vanished before it could be read")
     if exc.errno in (errno.EACCES, errno.EPERM):
-        return AccessDeniedError(path, f"permission denied ({exc.strerror})")
+        return AccessDeniedError(path, "permission denied")
     return SourceError(path, exc.strerror or str(exc))
 
 

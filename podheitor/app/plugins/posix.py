@@ -36,10 +36,11 @@ class PosixParams(CommonParams):
 
 
 class PosixJob:
-    def __init__(self, job: JobInfo, params: PosixParams, log: Log) -> None:
+    def __init__(self, job: JobInfo, params: PosixParams, log: Log, guards: GuardStack) -> None:
         self.job = job
         self.params = params
         self.log = log
+        self.guards = guards
 
     def _backup(self) -> TreeBackup:
         selection = TreeSelection(
@@ -72,7 +73,7 @@ class PosixJob:
 
     def restore(self) -> TreeRestore:
         return TreeRestore(PosixTreeWriter(), self.log, where=self.job.where,
-                           replace=self.job.replace)
+                           replace=self.job.replace, guards=self.guards)
 
     def commit(self) -> None:
         return None  # Bacula's own Since carries the incremental state
@@ -87,4 +88,4 @@ class PosixPlugin:
     def open_job(self, job: JobInfo, params: Sequence[tuple[str, str]],
                  guards: GuardStack) -> PosixJob:
         return PosixJob(job, parse_params(PosixParams, params, plugin="podheitor-posix"),
-                        self.log)
+                        self.log, guards)
