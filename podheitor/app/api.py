@@ -24,6 +24,7 @@ from podheitor.app.archive import MemoryArchive, StreamArchive
 from podheitor.app.treebackup import TreeBackup, TreeSelection
 from podheitor.app.treerestore import TreeRestore
 from podheitor.domain.files import FileKind
+from podheitor.domain.guards import GuardStack
 from podheitor.domain.jobs import Replace
 from podheitor.ports.filesystem import FileTreeReader, FileTreeWriter, TreeEntry
 from podheitor.ports.log import Log
@@ -98,12 +99,14 @@ def restore_tree(archive: MemoryArchive | StreamArchive, where: str, *,
     """Restore everything in ``archive`` below ``where`` (original paths are kept inside)."""
     log = log or CollectingLog()
     where = os.path.abspath(where)
-    sink = TreeRestore(writer or PosixTreeWriter(), log, where=where, replace=replace)
     refused: list[str] = []
-    if isinstance(archive, StreamArchive):
-        refused = archive.restore(sink, log, where=where)
-    else:
-        archive.restore(sink, where=where)
+    with GuardStack() as guards:  # temporary files go away whatever ends the restore
+        sink = TreeRestore(writer or PosixTreeWriter(), log, where=where, replace=replace,
+                           guards=guards)
+        if isinstance(archive, StreamArchive):
+            refused = archive.restore(sink, log, where=where)
+        else:
+            archive.restore(sink, where=where)
     problems = log.problems if isinstance(log, CollectingLog) else []
     return RestoreReport(sink.restored, sink.skipped, refused, problems)
 

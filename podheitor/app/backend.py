@@ -117,7 +117,7 @@ def _try_abort(out: PipeOutput, text: str) -> None:
 
 def serve(plugin_arg: str, proto_in: int, proto_out: int) -> int:
     messages = MessageQueue()
-    log, _router, log_file = joblog.configure(
+    log, log_file = joblog.configure(
         messages.put, os.environ.get("PODHEITOR_LOG_FILE"), plugin=plugin_arg, pid=os.getpid())
     out = PipeOutput(proto_out, messages)
     try:

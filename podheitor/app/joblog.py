@@ -85,8 +85,8 @@ class LogFile:
 
 
 def configure(messages: MessageSink | None = None, log_file: str | None = None,
-              **context: Any) -> tuple[Any, JobMessages, LogFile]:
-    """Configure structlog for this process; returns (logger, message router, log file)."""
+              **context: Any) -> tuple[Any, LogFile]:
+    """Configure structlog for this process; returns the bound logger and its log file."""
     router = JobMessages(messages)
     destination = LogFile()
     destination.open(log_file)
@@ -103,4 +103,4 @@ def configure(messages: MessageSink | None = None, log_file: str | None = None,
         logger_factory=lambda *_: destination,
         cache_logger_on_first_use=False,
     )
-    return structlog.get_logger().bind(**context), router, destination
+    return structlog.get_logger().bind(**context), destination

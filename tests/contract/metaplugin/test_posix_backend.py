@@ -127,3 +127,27 @@ def test_an_unreadable_file_is_a_job_error_and_not_a_crash(tmp_path):
         assert "secret.txt: permission denied" in outcome.errors[0]
     finally:
         shutil.rmtree(base)
+
+
+def test_listing_browses_one_directory_level(tree):
+    from podheitor.app.pluginclient import PluginClient, job_pairs
+    client = PluginClient(backend_command("posix"))
+    client.start(job_pairs("E"), [("path", str(tree)), ("listing", str(tree / "sub"))],
+                 "ListingStart")
+    client.receive_files(estimate=True)
+    outcome = client.finish()
+    _clean(outcome)
+    assert outcome.files == 2  # sub/deeper and sub/hard
+
+
+def test_query_answers_key_value_lines(tree):
+    from podheitor.app.pluginclient import PluginClient, job_pairs
+    client = PluginClient(backend_command("posix"))
+    client.start(job_pairs("E"), [("path", str(tree)), ("path", "/etc"), ("query", "path")],
+                 "QueryStart")
+    answers = []
+    while (packet := client.read())[0] == "C":
+        answers.append(packet[1])
+    assert packet[0] == "F"
+    assert answers == [f"path={tree}\n".encode(), b"path=/etc\n"]
+    _clean(client.finish())
