@@ -31,32 +31,45 @@ SEGMENT_HEADER_SIZE = _SEGMENT.size
 END_SIZE = _SEGMENT.size + 8
 
 
+class _Segments:
+    """Running count of segments, checking each one follows the rules of the format."""
+
+    def __init__(self) -> None:
+        self.next_free = 0
+        self.count = 0
+        self.data_bytes = 0
+
+    def add(self, offset: int, length: int, logical_size: int) -> str | None:
+        """Record a segment; return what is wrong with it instead, if anything."""
+        if length <= 0 or offset < self.next_free or offset + length > logical_size:
+            return (f"segment [{offset}, {offset + length}) is empty, overlaps the previous "
+                    f"one or lies beyond the logical size {logical_size}")
+        self.next_free = offset + length
+        self.count += 1
+        self.data_bytes += length
+        return None
+
+
 class SparseEncoder:
     """Produces the framing bytes around segments; the caller sends segment data itself."""
 
     def __init__(self, logical_size: int) -> None:
         self.logical_size = logical_size
-        self._next_free = 0
-        self._segments = 0
-        self._data_bytes = 0
+        self._segments = _Segments()
 
     def header(self) -> bytes:
         return _HEADER.pack(MAGIC, VERSION, 0, self.logical_size)
 
     def segment(self, offset: int, length: int) -> bytes:
         """The header of one segment; ``length`` bytes of data must follow it."""
-        if length <= 0 or offset < self._next_free or offset + length > self.logical_size:
-            raise ValueError(
-                f"segment [{offset}, {offset + length}) is empty, out of order "
-                f"or beyond the logical size {self.logical_size}"
-            )
-        self._next_free = offset + length
-        self._segments += 1
-        self._data_bytes += length
+        problem = self._segments.add(offset, length, self.logical_size)
+        if problem:
+            raise ValueError(problem)
         return _SEGMENT.pack(offset, length)
 
     def end(self) -> bytes:
-        return _SEGMENT.pack(_END_MARK, self._segments) + struct.pack(">Q", self._data_bytes)
+        tally = self._segments
+        return _SEGMENT.pack(_END_MARK, tally.count) + struct.pack(">Q", tally.data_bytes)
 
 
 def looks_framed(first_bytes: bytes | memoryview) -> bool:
@@ -81,9 +94,7 @@ class ContentDecoder:
         self._pos = 0  # raw: bytes so far; framed: offset of the current segment data
         self._left = 0  # framed: data bytes left in the current segment
         self._logical_size = 0
-        self._next_free = 0
-        self._segments = 0
-        self._data_bytes = 0
+        self._segments = _Segments()
         self._end_count = 0
         self.content_size: int | None = None
 
@@ -151,23 +162,19 @@ class ContentDecoder:
                 self._start_segment(offset, length)
         else:
             total = int.from_bytes(raw, "big")
-            if self._end_count != self._segments or total != self._data_bytes:
+            tally = self._segments
+            if self._end_count != tally.count or total != tally.data_bytes:
                 raise FormatError(
                     f"framed content end says {self._end_count} segments / {total} bytes, "
-                    f"received {self._segments} / {self._data_bytes}"
+                    f"received {tally.count} / {tally.data_bytes}"
                 )
             self._state = self._DONE
         return rest
 
     def _start_segment(self, offset: int, length: int) -> None:
-        if length == 0 or offset < self._next_free or offset + length > self._logical_size:
-            raise FormatError(
-                f"segment [{offset}, {offset + length}) is empty, overlaps the previous one "
-                f"or lies beyond the logical size {self._logical_size}"
-            )
-        self._next_free = offset + length
-        self._segments += 1
-        self._data_bytes += length
+        problem = self._segments.add(offset, length, self._logical_size)
+        if problem:
+            raise FormatError(problem)
         self._pos, self._left = offset, length
         self._state = self._DATA
 
