@@ -182,6 +182,8 @@ class PluginClient:
             match event:
                 case JobMessage(letter=lt, text=text):
                     self.outcome.messages.append((lt, text))
+                    if lt in "EA":  # like the plugin: the pending read fails, the stream is over
+                        return
                 case FileIndexQuery():
                     self.command(str(self.outcome.files))
                 case FileOffered():

@@ -140,7 +140,7 @@ class BackendServer:
         self.pjob: PluginJob | None = None
         self.failed: str | None = None
         self.restore: RestoreDriver | None = None
-        self.completed = False
+        self.completed = False  # a backup went out whole: the job may commit its state
 
     def run(self) -> None:
         """Serve until the plugin's ``T``. Raises ``PeerGone``/``ProtocolError`` otherwise."""
@@ -223,7 +223,8 @@ class BackendServer:
             return
         self.out.write([ptcomm.EOD])
         self.session.sent_all()
-        self.completed = self.failed is None
+        # only a backup that was fully handed over may advance the plugin's state
+        self.completed = kind is session.StartKind.BACKUP and self.failed is None
 
     def _stream(self, kind: session.StartKind, pjob: PluginJob) -> None:
         encoder = BackupEncoder(self.out, self.log, ask_file_index=self._ask_file_index)

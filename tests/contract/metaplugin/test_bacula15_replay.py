@@ -196,3 +196,8 @@ def test_recorded_streams_parse_completely(name):
         frames = _frames(f"{name}.{direction}.bin", letters)
         assert b"".join(ptcomm.packet(f.letter, f.payload) for f in frames) == (
             PTCOMM / f"{name}.{direction}.bin").read_bytes()
+
+
+def test_an_estimate_never_advances_the_plugin_state(tmp_path):
+    _, plugin = _serve(tmp_path, "estimate.plugin-to-backend.bin")
+    assert not plugin.pjob.committed

@@ -151,3 +151,13 @@ def test_query_answers_key_value_lines(tree):
     assert packet[0] == "F"
     assert answers == [f"path={tree}\n".encode(), b"path=/etc\n"]
     _clean(client.finish())
+
+
+def test_abort_on_error_stops_the_job_at_the_first_problem(tree, tmp_path):
+    os.mkfifo(tree / "a-fifo")  # sorts first: the very first entry is a problem
+    outcome = run_backup(tmp_path / "x.stream", [("path", str(tree)), ("abort_on_error", "1")])
+    assert outcome.exit_code == 0 and outcome.stderr == b""
+    letters = [letter for letter, _ in outcome.messages]
+    assert letters == ["Q", "A"]
+    assert "abort_on_error" in outcome.messages[-1][1]
+    assert outcome.files < 13
