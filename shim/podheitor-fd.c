@@ -7,6 +7,12 @@
  * Bacula 13/15's own metaplugin does (bacula.md section 1), plus one extension: hard
  * links carry "LSTAT:<original>" after "STAT:L ..." in both directions.
  *
+ * Environment of bacula-fd (all optional):
+ *   PODHEITOR_BACKEND          program to run instead of "<dir of the .so>/podheitor-backend"
+ *   PODHEITOR_BACKEND_TIMEOUT  seconds one wait for the backend may take (default 3600)
+ *   PODHEITOR_BACKEND_GRACE    seconds between closing the pipes, SIGTERM and SIGKILL at
+ *                              the end of a job or after a cancel (default 5)
+ *
  * Threading: Bacula calls one plugin instance from its job thread; only
  * bEventCancelCommand comes from another thread, and it only sets a flag and signals
  * the backends under inst.lock.
@@ -51,17 +57,11 @@ typedef struct {
 
 static int dbuf_reserve(dbuf *b, size_t n)
 {
-    if (n + 1 <= b->cap) {
-        return 0;
-    }
+    if (n + 1 <= b->cap) return 0;
     size_t cap = b->cap ? b->cap : 256;
-    while (cap < n + 1) {
-        cap *= 2;
-    }
+    while (cap < n + 1) cap *= 2;
     char *p = realloc(b->p, cap);
-    if (!p) {
-        return -1;
-    }
+    if (!p) return -1;
     b->p = p;
     b->cap = cap;
     return 0;
@@ -69,9 +69,7 @@ static int dbuf_reserve(dbuf *b, size_t n)
 
 static int dbuf_set(dbuf *b, const char *data, size_t n)
 {
-    if (dbuf_reserve(b, n) < 0) {
-        return -1;
-    }
+    if (dbuf_reserve(b, n) < 0) return -1;
     memcpy(b->p, data, n);
     b->p[n] = '\0';
     b->len = n;
@@ -113,6 +111,7 @@ typedef struct session {
     bool abort_on_error; /* param abort_on_error: E becomes fatal */
     bool err_reported;   /* backend stderr already reported */
     bool finished;       /* FINISH exchanged */
+    bool ended;          /* END exchanged */
 } session;
 
 /* A restore object received from Bacula, sent at the first file of its command. */
@@ -142,7 +141,7 @@ struct inst {
     /* backup/estimate: the file being saved */
     dbuf fname, lname, dirname, cmdbuf, acl, xattr, object;
     bool object_is_restore_obj;
-    bool nextfile, need_meta, nodata, in_data, readacl, readxattr;
+    bool nextfile, need_meta, in_data, readacl, readxattr;
     /* restore: the file being restored */
     int last_type;
     bool skipextract, wrote;
@@ -165,9 +164,7 @@ static void sanitize(char *s)
         s[--n] = '\0';
     }
     for (size_t i = 0; i < n; i++) {
-        if ((unsigned char)s[i] < 32 || s[i] == 127) {
-            s[i] = ' ';
-        }
+        if ((unsigned char)s[i] < 32 || s[i] == 127) s[i] = ' ';
     }
 }
 
@@ -219,16 +216,10 @@ static void on_backend_message(void *arg, char letter, const char *text)
 static bool stderr_last_line(const session *s, char *out, size_t cap)
 {
     size_t n = s->be.errlen;
-    while (n > 0 && (s->be.errtail[n - 1] == '\n' || s->be.errtail[n - 1] == '\r')) {
-        n--;
-    }
+    while (n > 0 && (s->be.errtail[n - 1] == '\n' || s->be.errtail[n - 1] == '\r')) n--;
     size_t start = n;
-    while (start > 0 && s->be.errtail[start - 1] != '\n') {
-        start--;
-    }
-    if (n == start) {
-        return false;
-    }
+    while (start > 0 && s->be.errtail[start - 1] != '\n') start--;
+    if (n == start) return false;
     size_t len = n - start < cap - 1 ? n - start : cap - 1;
     memcpy(out, s->be.errtail + start, len);
     out[len] = '\0';
@@ -240,9 +231,7 @@ static bool stderr_last_line(const session *s, char *out, size_t cap)
 static void report_stderr(session *s)
 {
     char line[400];
-    if (s->err_reported || s->be.errtotal == 0) {
-        return;
-    }
+    if (s->err_reported || s->be.errtotal == 0) return;
     s->err_reported = true;
     dmsg(s->owner, "backend stderr tail: %.*s", (int)s->be.errlen, s->be.errtail);
     if (stderr_last_line(s, line, sizeof(line))) {
@@ -253,14 +242,12 @@ static void report_stderr(session *s)
     }
 }
 
-/* Reports a broken session once (M_FATAL), and stops the backend. */
+/* Reports a broken session once (M_FATAL); nothing more is sent to or read from it. */
 static void fail(session *s, const char *phase)
 {
     inst *p = s->owner;
     char line[400];
-    if (s->failed) {
-        return;
-    }
+    if (s->failed) return;
     s->failed = true;
     if (!p->cancelled) {
         pt_drain_stderr(&s->be, 100);
@@ -271,7 +258,7 @@ static void fail(session *s, const char *phase)
             jmsg(p, M_FATAL, "%s during %s", s->be.why, phase);
         }
     }
-    pt_signal(&s->be, SIGTERM);      /* reaped in close_session */
+    /* The backend is stopped in close_sessions: stdin closed, a grace period, SIGTERM. */
 }
 
 static void protocol_error(session *s, const char *phase, const char *fmt, ...)
@@ -293,6 +280,17 @@ static const char *phase_of(const inst *p)
     case MODE_ESTIMATE: return "estimate";
     case MODE_RESTORE: return "restore";
     default: return "job start";
+    }
+}
+
+/* Reports a packet of the wrong kind once (E and A were already reported as sent). */
+static void unexpected(session *s, pt_kind k, const char *wanted)
+{
+    static const char *const got[] = {"a command", "data", "F", "T", "E", "A", ""};
+    if (k == PT_FAIL) {
+        fail(s, phase_of(s->owner));
+    } else if (k != PT_BERROR && k != PT_BABORT) {
+        protocol_error(s, phase_of(s->owner), "expected %s, got %s", wanted, got[k]);
     }
 }
 
@@ -342,9 +340,7 @@ static int send_data(session *s, const char *data, size_t len)
 {
     while (len > 0) {
         size_t n = len < PT_MAX_PAYLOAD ? len : PT_MAX_PAYLOAD;
-        if (send_packet(s, 'D', data, n) < 0) {
-            return -1;
-        }
+        if (send_packet(s, 'D', data, n) < 0) return -1;
         data += n;
         len -= n;
     }
@@ -360,49 +356,33 @@ static read_result read_cmd(session *s)
 {
     inst *p = s->owner;
     int32_t len;
-    for (;;) {
-        pt_kind k = pt_read_header(&s->be, &len);
-        switch (k) {
-        case PT_EOD:
-            return R_EOD;
-        case PT_CMD:
-            if (len > MAX_COMMAND || dbuf_reserve(&p->cmdbuf, (size_t)len) < 0) {
-                protocol_error(s, phase_of(p), "command packet of %d bytes", (int)len);
-                return R_STOP;
-            }
-            if (pt_read_payload(&s->be, p->cmdbuf.p, (size_t)len) < 0) {
-                fail(s, phase_of(p));
-                return R_STOP;
-            }
-            p->cmdbuf.p[len] = '\0';
-            p->cmdbuf.len = (size_t)len;
-            while (p->cmdbuf.len > 0 && strchr(" \t\r\n", p->cmdbuf.p[p->cmdbuf.len - 1])) {
-                p->cmdbuf.p[--p->cmdbuf.len] = '\0';
-            }
-            return R_CMD;
-        case PT_BERROR:
-        case PT_BABORT:
-            return R_STOP;
-        case PT_DATA:
-            protocol_error(s, phase_of(p), "unexpected data packet");
-            return R_STOP;
-        case PT_TERM:
-            protocol_error(s, phase_of(p), "backend ended the session unexpectedly");
-            return R_STOP;
-        default:
-            fail(s, phase_of(p));
-            return R_STOP;
-        }
+    pt_kind k = pt_read_header(&s->be, &len);
+    if (k == PT_EOD) return R_EOD;
+    if (k != PT_CMD) {
+        unexpected(s, k, "a command or F");
+        return R_STOP;
     }
+    if (len > MAX_COMMAND || dbuf_reserve(&p->cmdbuf, (size_t)len) < 0) {
+        protocol_error(s, phase_of(p), "command packet of %d bytes", (int)len);
+        return R_STOP;
+    }
+    if (pt_read_payload(&s->be, p->cmdbuf.p, (size_t)len) < 0) {
+        fail(s, phase_of(p));
+        return R_STOP;
+    }
+    p->cmdbuf.p[len] = '\0';
+    p->cmdbuf.len = (size_t)len;
+    while (p->cmdbuf.len > 0 && strchr(" \t\r\n", p->cmdbuf.p[p->cmdbuf.len - 1])) {
+        p->cmdbuf.p[--p->cmdbuf.len] = '\0';
+    }
+    return R_CMD;
 }
 
 /* Expects F (the backend's acknowledgement of a block). */
 static int read_ack(session *s, const char *what)
 {
     read_result r = read_cmd(s);
-    if (r == R_EOD) {
-        return 0;
-    }
+    if (r == R_EOD) return 0;
     if (r == R_CMD) {
         protocol_error(s, phase_of(s->owner), "expected F after %s, got \"%.80s\"", what,
                        s->owner->cmdbuf.p);
@@ -414,9 +394,7 @@ static int read_ack(session *s, const char *what)
 static int read_ok(session *s, const char *what)
 {
     read_result r = read_cmd(s);
-    if (r == R_CMD && strcmp(s->owner->cmdbuf.p, "OK") == 0) {
-        return 0;
-    }
+    if (r == R_CMD && strcmp(s->owner->cmdbuf.p, "OK") == 0) return 0;
     if (r == R_CMD) {
         protocol_error(s, phase_of(s->owner), "expected OK after %s, got \"%.80s\"", what,
                        s->owner->cmdbuf.p);
@@ -433,19 +411,13 @@ static int parse_params(const char *cmd, dbuf *out, bool *abort_on_error)
 {
     const char *c = strchr(cmd, ':');
     out->len = 0;
-    if (dbuf_reserve(out, strlen(cmd) * 2 + 16) < 0) {
-        return -1;
-    }
+    if (dbuf_reserve(out, strlen(cmd) * 2 + 16) < 0) return -1;
     if (!c) {
         return 0;                         /* bare plugin name, no parameters */
     }
     for (c++;;) {
-        while (*c == ' ' || *c == '\t' || *c == ';') {
-            c++;
-        }
-        if (!*c) {
-            return 0;
-        }
+        while (*c == ' ' || *c == '\t' || *c == ';') c++;
+        if (!*c) return 0;
         size_t start = out->len, key_len = 0;
         bool quoted = false, has_value = false;
         for (; *c && (quoted || !strchr(" \t;", *c)); c++) {
@@ -459,24 +431,20 @@ static int parse_params(const char *cmd, dbuf *out, bool *abort_on_error)
                 has_value = true;
                 key_len = out->len - start;
             }
-            if (*c == '\n') {
-                return -1;
-            }
+            if (*c == '\n') return -1;
             out->p[out->len++] = *c;
         }
-        if (quoted || (has_value && key_len == 0)) {
-            return -1;
-        }
+        if (quoted || (has_value && key_len == 0)) return -1;
         if (!has_value) {
             key_len = out->len - start;
             memcpy(out->p + out->len, "=1", 2);
             out->len += 2;
         }
-        if (key_len == 14 && strncasecmp(out->p + start, "abort_on_error", 14) == 0) {
-            *abort_on_error = out->p[start + 15] != '0';
-        }
         out->p[out->len++] = '\n';
         out->p[out->len] = '\0';
+        if (key_len == 14 && strncasecmp(out->p + start, "abort_on_error", 14) == 0) {
+            *abort_on_error = out->p[start + 15] != '0';   /* as 13/15: value not "0..." */
+        }
     }
 }
 
@@ -490,47 +458,27 @@ static int send_job_block(session *s, char type)
         send_cmd(s, "JobID=%d\n", (int)p->job_id) || send_cmd(s, "Type=%c\n", type)) {
         return -1;
     }
-    if (type != 'R' && p->level && send_cmd(s, "Level=%c\n", p->level)) {
-        return -1;
-    }
-    if (p->since && send_cmd(s, "Since=%lld\n", p->since)) {
-        return -1;
-    }
-    if (p->where && send_cmd(s, "Where=%s\n", p->where)) {
-        return -1;
-    }
-    if (p->regexwhere && send_cmd(s, "RegexWhere=%s\n", p->regexwhere)) {
-        return -1;
-    }
-    if (p->replace && send_cmd(s, "Replace=%c\n", p->replace)) {
-        return -1;
-    }
-    if (workdir && send_cmd(s, "WorkingDir=%s\n", workdir)) {
-        return -1;
-    }
+    if (type != 'R' && p->level && send_cmd(s, "Level=%c\n", p->level)) return -1;
+    if (p->since && send_cmd(s, "Since=%lld\n", p->since)) return -1;
+    if (p->where && send_cmd(s, "Where=%s\n", p->where)) return -1;
+    if (p->regexwhere && send_cmd(s, "RegexWhere=%s\n", p->regexwhere)) return -1;
+    if (p->replace && send_cmd(s, "Replace=%c\n", p->replace)) return -1;
+    if (workdir && send_cmd(s, "WorkingDir=%s\n", workdir)) return -1;
 #if BACULA_API == 23
     char *sysconf = NULL;
     bfuncs->getBaculaValue(p->ctx, VAR_SYSCONFIG_PATH, &sysconf);
-    if (sysconf && send_cmd(s, "SysconfigPath=%s\n", sysconf)) {
-        return -1;
-    }
+    if (sysconf && send_cmd(s, "SysconfigPath=%s\n", sysconf)) return -1;
 #endif
-    if (exepath && send_cmd(s, "ExePath=%s\n", exepath)) {
-        return -1;
-    }
+    if (exepath && send_cmd(s, "ExePath=%s\n", exepath)) return -1;
     return send_packet(s, 'F', NULL, 0) || read_ack(s, "Job");
 }
 
 static int send_params_block(session *s)
 {
-    if (send_cmd(s, "Params\n")) {
-        return -1;
-    }
+    if (send_cmd(s, "Params\n")) return -1;
     for (char *line = s->params.p; line && *line;) {
         char *nl = strchr(line, '\n');
-        if (send_packet(s, 'C', line, (size_t)(nl - line + 1)) < 0) {
-            return -1;
-        }
+        if (send_packet(s, 'C', line, (size_t)(nl - line + 1)) < 0) return -1;
         line = nl + 1;
     }
     return send_packet(s, 'F', NULL, 0) || read_ack(s, "Params");
@@ -540,9 +488,7 @@ static int send_params_block(session *s)
 static int send_start(session *s, const char *start)
 {
     read_result r;
-    if (send_cmd(s, "%s\n", start)) {
-        return -1;
-    }
+    if (send_cmd(s, "%s\n", start)) return -1;
     while ((r = read_cmd(s)) == R_CMD) {
         if (starts_with(s->owner->cmdbuf.p, "PIPE:")) {
             protocol_error(s, "restore", "PIPE: is not supported by this plugin");
@@ -555,12 +501,8 @@ static int send_start(session *s, const char *start)
 
 static const char *start_command(const session *s, char type)
 {
-    if (type == 'B') {
-        return "BackupStart";
-    }
-    if (type == 'R') {
-        return "RestoreStart";
-    }
+    if (type == 'B') return "BackupStart";
+    if (type == 'R') return "RestoreStart";
     /* Estimate with a "listing=<path>" param is a listing, as in 13/15. (QueryStart
      * needs queryParameter, which the 9.x plugin API does not have.) */
     for (const char *l = s->params.p; l && *l; l = strchr(l, '\n') + 1) {
@@ -574,9 +516,7 @@ static const char *start_command(const session *s, char type)
 static session *find_session(inst *p, const char *cmd)
 {
     for (session *s = p->sessions; s; s = s->next) {
-        if (strcmp(s->cmd, cmd) == 0) {
-            return s;
-        }
+        if (strcmp(s->cmd, cmd) == 0) return s;
     }
     return NULL;
 }
@@ -591,9 +531,7 @@ static bool our_command(const char *cmd)
  * A command already running in this job is reused (restore sends it per file). */
 static bRC prepare(inst *p, char type, const char *cmd)
 {
-    if (!our_command(cmd)) {
-        return bRC_OK;
-    }
+    if (!our_command(cmd)) return bRC_OK;
     session *s = find_session(p, cmd);
     if (s) {
         if (type != 'R') {
@@ -637,9 +575,7 @@ static bRC prepare(inst *p, char type, const char *cmd)
         fail(s, "backend start");
         return bRC_Error;
     }
-    if (send_cmd(s, "Hello %s %s\n", prefix, PROTOCOL_API)) {
-        return bRC_Error;
-    }
+    if (send_cmd(s, "Hello %s %s\n", prefix, PROTOCOL_API)) return bRC_Error;
     read_result r = read_cmd(s);
     if (r != R_CMD || strcmp(p->cmdbuf.p, "Hello Bacula") != 0) {
         if (r == R_CMD) {
@@ -664,19 +600,13 @@ static int read_xacl(session *s, dbuf *into, const char *what)
     int32_t len;
     pt_kind k = pt_read_header(&s->be, &len);
     into->len = 0;
-    if (k == PT_EOD) {
-        return 0;
-    }
+    if (k == PT_EOD) return 0;
     if (k != PT_DATA) {
-        if (k == PT_FAIL) {
-            fail(s, "backup");
-        } else if (k == PT_CMD) {
-            protocol_error(s, "backup", "expected %s data", what);
-        }
+        unexpected(s, k, what);
         return -1;
     }
     if (dbuf_reserve(into, (size_t)len) < 0 || pt_read_payload(&s->be, into->p, (size_t)len) < 0) {
-        fail(s, "backup");
+        fail(s, phase_of(s->owner));
         return -1;
     }
     into->len = (size_t)len;
@@ -692,9 +622,7 @@ static int parse_stat(const char *line, struct stat *st, int *type, int32_t *lin
     unsigned mode;
     int n = sscanf(line, "STAT:%c %lld %d %d %o %d %d", &t, &size, &uid, &gid, &mode, &nlink,
                    &fi);
-    if (n < 6) {
-        return -1;
-    }
+    if (n < 6) return -1;
     st->st_size = size;
     st->st_uid = (uid_t)uid;
     st->st_gid = (gid_t)gid;
@@ -706,9 +634,7 @@ static int parse_stat(const char *line, struct stat *st, int *type, int32_t *lin
     case 'D': *type = FT_DIREND; break;
     case 'S': *type = FT_LNK; break;
     case 'L':
-        if (n < 7) {
-            return -1;
-        }
+        if (n < 7) return -1;
         *type = FT_LNKSAVED;
         *link_fi = fi;
         break;
@@ -731,9 +657,7 @@ static int accurate_check(session *s, const char *fname)
     if (!name_copy || read_cmd(s) != R_CMD || parse_stat(p->cmdbuf.p, &sp.statp, &sp.type, &fi) ||
         read_cmd(s) != R_CMD || sscanf(p->cmdbuf.p, "TSTAMP:%lld %lld %lld", &a, &m, &c) != 3) {
         free(name_copy);
-        if (usable(s)) {
-            protocol_error(s, "backup", "CHECK needs STAT and TSTAMP");
-        }
+        if (usable(s)) protocol_error(s, "backup", "CHECK needs STAT and TSTAMP");
         return -1;
     }
     sp.statp.st_atime = a;
@@ -741,9 +665,7 @@ static int accurate_check(session *s, const char *fname)
     sp.statp.st_ctime = c;
     sp.pkt_size = sp.pkt_end = sizeof(sp);
     sp.fname = name_copy;
-    if (p->accurate) {
-        rc = bfuncs->checkChanges(p->ctx, &sp);
-    }
+    if (p->accurate) rc = bfuncs->checkChanges(p->ctx, &sp);
     free(name_copy);
     return send_cmd(s, "%s\n", rc == bRC_Seen ? "SEEN" : "OK");
 }
@@ -757,41 +679,27 @@ static int read_metacommands(session *s)
     p->need_meta = false;
     for (;;) {
         read_result r = read_cmd(s);
-        if (r == R_EOD) {
-            return 0;
-        }
-        if (r != R_CMD) {
-            return -1;
-        }
+        if (r == R_EOD) return 0;
+        if (r != R_CMD) return -1;
         const char *c = p->cmdbuf.p;
         if (starts_with(c, "FNAME:") || starts_with(c, "RESTOREOBJ:")) {
             p->object_is_restore_obj = c[0] == 'R';
             const char *v = strchr(c, ':') + 1;
-            if (dbuf_set(&p->fname, v, strlen(v)) < 0) {
-                return -1;
-            }
+            if (dbuf_set(&p->fname, v, strlen(v)) < 0) return -1;
             p->nextfile = true;
             return 0;
         } else if (strcmp(c, "ACL") == 0) {
-            if (read_xacl(s, &p->acl, "ACL")) {
-                return -1;
-            }
+            if (read_xacl(s, &p->acl, "ACL")) return -1;
             p->readacl = true;
         } else if (strcmp(c, "XATTR") == 0) {
-            if (read_xacl(s, &p->xattr, "XATTR")) {
-                return -1;
-            }
+            if (read_xacl(s, &p->xattr, "XATTR")) return -1;
             p->readxattr = true;
         } else if (strcmp(c, "FileIndex") == 0) {
             int fi = 0;
             bfuncs->getBaculaValue(p->ctx, VAR_FILE_INDEX, &fi);
-            if (send_cmd(s, "%d\n", fi)) {
-                return -1;
-            }
+            if (send_cmd(s, "%d\n", fi)) return -1;
         } else if (starts_with(c, "CHECK:")) {
-            if (accurate_check(s, c + 6)) {
-                return -1;
-            }
+            if (accurate_check(s, c + 6)) return -1;
         } else if (starts_with(c, "CHECKGET:")) {
             /* Accurate attributes need the 13.x+ API; answer like a non-accurate job. */
             if (p->accurate ? send_cmd(s, "UNAVAIL\n") : send_packet(s, 'E', "NOACCJOB\n", 9)) {
@@ -810,27 +718,20 @@ static int read_restore_object(session *s, struct save_pkt *sp)
     inst *p = s->owner;
     char *end;
     int32_t len;
-    if (read_cmd(s) != R_CMD) {
-        return -1;
-    }
-    unsigned long long want = strtoull(p->cmdbuf.p + (starts_with(p->cmdbuf.p,
-                                       "RESTOREOBJ_LEN:") ? 15 : 0), &end, 10);
-    if (!starts_with(p->cmdbuf.p, "RESTOREOBJ_LEN:") || *end || want > MAX_OBJECT) {
+    unsigned long long want = 0;
+    if (read_cmd(s) != R_CMD) return -1;
+    const char *v = p->cmdbuf.p + 15;
+    if (!starts_with(p->cmdbuf.p, "RESTOREOBJ_LEN:") || *v < '0' || *v > '9' ||
+        (want = strtoull(v, &end, 10), *end) || want > MAX_OBJECT) {
         protocol_error(s, "backup", "expected RESTOREOBJ_LEN, got \"%.80s\"", p->cmdbuf.p);
         return -1;
     }
     p->object.len = 0;
     for (;;) {
         pt_kind k = pt_read_header(&s->be, &len);
-        if (k == PT_EOD) {
-            break;
-        }
+        if (k == PT_EOD) break;
         if (k != PT_DATA) {
-            if (k == PT_FAIL) {
-                fail(s, "backup");
-            } else if (k == PT_CMD) {
-                protocol_error(s, "backup", "expected restore object data");
-            }
+            unexpected(s, k, "restore object data");
             return -1;
         }
         if (p->object.len + (size_t)len > MAX_OBJECT ||
@@ -845,9 +746,7 @@ static int read_restore_object(session *s, struct save_pkt *sp)
         jmsg(p, M_ERROR, "restore object %s: announced %llu bytes, got %zu", p->fname.p, want,
              p->object.len);
     }
-    if (dbuf_reserve(&p->object, p->object.len) < 0) {
-        return -1;
-    }
+    if (dbuf_reserve(&p->object, p->object.len) < 0) return -1;
 #if BACULA_API == 14
     sp->object_name = p->fname.p;
     sp->object = p->object.p;
@@ -886,18 +785,14 @@ static int read_attributes(session *s, struct save_pkt *sp)
             sp->statp.st_mtime = m;
             sp->statp.st_ctime = ct;
         } else if (starts_with(c, "LSTAT:")) {
-            if (dbuf_set(&p->lname, c + 6, strlen(c + 6)) < 0) {
-                return -1;
-            }
+            if (dbuf_set(&p->lname, c + 6, strlen(c + 6)) < 0) return -1;
             have_lstat = true;
         } else {
             protocol_error(s, phase_of(p), "invalid file attributes command \"%.80s\"", c);
             return -1;
         }
     }
-    if (r != R_EOD) {
-        return -1;
-    }
+    if (r != R_EOD) return -1;
     if (!have_stat || (sp->type == FT_LNK && !have_lstat)) {
         protocol_error(s, phase_of(p), "not enough file attributes for %.200s", p->fname.p);
         return -1;
@@ -913,9 +808,7 @@ static int read_attributes(session *s, struct save_pkt *sp)
             (!slash && dbuf_reserve(&p->dirname, p->fname.len + 1) < 0)) {
             return -1;
         }
-        if (!slash) {
-            strcpy(p->dirname.p + p->fname.len, "/");
-        }
+        if (!slash) strcpy(p->dirname.p + p->fname.len, "/");
         sp->link = p->dirname.p;
     }
     return 0;
@@ -924,13 +817,9 @@ static int read_attributes(session *s, struct save_pkt *sp)
 static bRC start_backup_file(inst *p, struct save_pkt *sp)
 {
     session *s = p->cur;
-    if (!usable(s)) {
-        return bRC_Error;
-    }
+    if (!usable(s)) return bRC_Error;
     if (!p->nextfile) {
-        if (read_metacommands(s) < 0) {
-            return bRC_Error;
-        }
+        if (read_metacommands(s) < 0) return bRC_Error;
         if (!p->nextfile) {
             return bRC_Max;         /* no files at all */
         }
@@ -945,7 +834,6 @@ static bRC start_backup_file(inst *p, struct save_pkt *sp)
     sp->statp.st_blocks = sp->statp.st_size / 4096 + 1;
     /* The FD does IO (and so IO_CLOSE reads what follows) only for real files. */
     p->need_meta = true;
-    p->nodata = true;
     p->in_data = false;
     return bRC_OK;
 }
@@ -953,12 +841,8 @@ static bRC start_backup_file(inst *p, struct save_pkt *sp)
 static bRC end_backup_file(inst *p)
 {
     session *s = p->cur;
-    if (!usable(s)) {
-        return bRC_Error;
-    }
-    if (p->need_meta && read_metacommands(s) < 0) {
-        return bRC_Error;
-    }
+    if (!usable(s)) return bRC_Error;
+    if (p->need_meta && read_metacommands(s) < 0) return bRC_Error;
     return p->nextfile ? bRC_More : bRC_OK;
 }
 
@@ -968,7 +852,6 @@ static bRC backup_io(inst *p, session *s, struct io_pkt *io)
     switch (io->func) {
     case IO_OPEN: {
         read_result r = read_cmd(s);
-        p->nodata = r == R_EOD;
         if (r == R_CMD && strcmp(p->cmdbuf.p, "DATA") == 0) {
             p->in_data = true;
             return bRC_OK;
@@ -989,12 +872,7 @@ static bRC backup_io(inst *p, session *s, struct io_pkt *io)
                 return bRC_OK;
             }
             if (k != PT_DATA) {
-                if (k == PT_CMD) {
-                    protocol_error(s, "backup", "command inside file data of %.200s",
-                                   p->fname.p);
-                } else if (k == PT_FAIL || k == PT_TERM) {
-                    fail(s, "backup");
-                }
+                unexpected(s, k, "file data");
                 io->io_errno = EIO;
                 return bRC_Error;
             }
@@ -1016,9 +894,7 @@ static bRC backup_io(inst *p, session *s, struct io_pkt *io)
             if (k == PT_EOD) {
                 p->in_data = false;
             } else if (k != PT_DATA) {
-                if (k == PT_FAIL) {
-                    fail(s, "backup");
-                }
+                unexpected(s, k, "file data");
                 return bRC_Error;
             }
         }
@@ -1034,9 +910,7 @@ static bRC backup_io(inst *p, session *s, struct io_pkt *io)
 static int send_restore_objects(inst *p, session *s, const char *cmd)
 {
     for (robj *o = p->robjs; o; o = o->next) {
-        if (o->sent || strcmp(o->cmd, cmd) != 0) {
-            continue;
-        }
+        if (o->sent || strcmp(o->cmd, cmd) != 0) continue;
         o->sent = true;
         if (send_cmd(s, "RESTOREOBJ:%s\n", o->name) ||
             send_cmd(s, "RESTOREOBJ_LEN:%d\n", (int)o->len) ||
@@ -1084,9 +958,7 @@ static bRC create_file(inst *p, struct restore_pkt *rp)
 {
     session *s = p->cur;
     rp->create_status = CF_ERROR;
-    if (!usable(s)) {
-        return bRC_Error;
-    }
+    if (!usable(s)) return bRC_Error;
     p->skipextract = false;
     p->racl.len = p->rxattr.len = 0;
     p->last_type = rp->type;
@@ -1103,14 +975,10 @@ static bRC create_file(inst *p, struct restore_pkt *rp)
         send_cmd(s, "LSTAT:%s\n", rp->olname)) {
         return bRC_Error;
     }
-    if (send_packet(s, 'F', NULL, 0)) {
-        return bRC_Error;
-    }
+    if (send_packet(s, 'F', NULL, 0)) return bRC_Error;
     read_result r = read_cmd(s);
     if (r != R_CMD) {
-        if (r == R_EOD) {
-            protocol_error(s, "restore", "expected OK, SKIP or CORE, got F");
-        }
+        if (r == R_EOD) protocol_error(s, "restore", "expected OK, SKIP or CORE, got F");
         return bRC_Error;           /* an E answer refuses this file only */
     }
     if (strcmp(p->cmdbuf.p, "OK") == 0) {
@@ -1129,9 +997,7 @@ static bRC create_file(inst *p, struct restore_pkt *rp)
 
 static int send_xacl(session *s, const char *what, const char *data, size_t len)
 {
-    if (len == 0) {
-        return 0;
-    }
+    if (len == 0) return 0;
     return send_cmd(s, "%s\n", what) || send_data(s, data, len) ||
            send_packet(s, 'F', NULL, 0) || read_ok(s, what);
 }
@@ -1143,9 +1009,7 @@ static bRC restore_io(inst *p, session *s, struct io_pkt *io)
         p->wrote = false;
         return bRC_OK;
     case IO_WRITE:
-        if (!p->wrote && send_cmd(s, "DATA\n")) {
-            return bRC_Error;
-        }
+        if (!p->wrote && send_cmd(s, "DATA\n")) return bRC_Error;
         p->wrote = true;
         if (io->count < 0 || send_data(s, io->buf, (size_t)io->count)) {
             io->io_errno = EIO;
@@ -1180,19 +1044,21 @@ static void finish_restores(inst *p)
     for (session *s = p->sessions; s; s = s->next) {
         if (usable(s) && !s->finished) {
             s->finished = true;
-            if (send_cmd(s, "FINISH\n") == 0) {
-                read_ack(s, "FINISH");
-            }
+            if (send_cmd(s, "FINISH\n") == 0) read_ack(s, "FINISH");
         }
         report_stderr(s);
     }
 }
 
+/* END, F, T: at bEventJobEnd, or at freePlugin when Bacula sends no JobEnd (estimate). */
 static void end_sessions(inst *p)
 {
     for (session *s = p->sessions; s; s = s->next) {
-        if (usable(s) && send_cmd(s, "END\n") == 0 && read_ack(s, "END") == 0) {
-            pt_write(&s->be, 'T', NULL, 0);
+        if (usable(s) && !s->ended) {
+            s->ended = true;
+            if (send_cmd(s, "END\n") == 0 && read_ack(s, "END") == 0) {
+                pt_write(&s->be, 'T', NULL, 0);
+            }
         }
         report_stderr(s);
     }
@@ -1228,7 +1094,12 @@ static bRC newPlugin(bpContext *ctx)
         free(p);
         return bRC_Error;
     }
-    pthread_mutex_init(&p->lock, NULL);
+    /* Recursive: the cancel handler holds it over the list while pt_signal takes it. */
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&p->lock, &attr);
+    pthread_mutexattr_destroy(&attr);
     p->ctx = ctx;
     p->grace_ms = env_seconds("PODHEITOR_BACKEND_GRACE", DEFAULT_GRACE_S) * 1000;
     ctx->pContext = p;
@@ -1238,9 +1109,8 @@ static bRC newPlugin(bpContext *ctx)
 static bRC freePlugin(bpContext *ctx)
 {
     inst *p = self(ctx);
-    if (!p) {
-        return bRC_Error;
-    }
+    if (!p) return bRC_Error;
+    end_sessions(p);
     close_sessions(p);
     for (robj *o = p->robjs, *next; o; o = next) {
         next = o->next;
@@ -1248,9 +1118,7 @@ static bRC freePlugin(bpContext *ctx)
     }
     dbuf *bufs[] = {&p->fname, &p->lname, &p->dirname, &p->cmdbuf, &p->acl, &p->xattr,
                     &p->object, &p->racl, &p->rxattr};
-    for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) {
-        dbuf_free(bufs[i]);
-    }
+    for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) dbuf_free(bufs[i]);
     free(p->job_name);
     free(p->where);
     free(p->regexwhere);
@@ -1281,21 +1149,15 @@ static char *dup_var(inst *p, int var)
 static bRC handlePluginEvent(bpContext *ctx, bEvent *event, void *value)
 {
     inst *p = self(ctx);
-    if (!p) {
-        return bRC_Error;
-    }
+    if (!p) return bRC_Error;
     if (event->eventType == EV_CANCEL_COMMAND) {   /* another thread */
         p->cancelled = 1;
         pthread_mutex_lock(&p->lock);
-        for (session *s = p->sessions; s; s = s->next) {
-            pt_signal(&s->be, SIGUSR1);
-        }
+        for (session *s = p->sessions; s; s = s->next) pt_signal(&s->be, SIGUSR1);
         pthread_mutex_unlock(&p->lock);
         return bRC_OK;
     }
-    if (p->cancelled) {
-        return bRC_Error;
-    }
+    if (p->cancelled) return bRC_Error;
     switch (event->eventType) {
     case EV_JOB_START: {
         char *job = NULL;
@@ -1351,9 +1213,7 @@ static bRC handlePluginEvent(bpContext *ctx, bEvent *event, void *value)
         }
         break;
     case EV_END_BACKUP_JOB:
-        for (session *s = p->sessions; s; s = s->next) {
-            report_stderr(s);
-        }
+        for (session *s = p->sessions; s; s = s->next) report_stderr(s);
         break;
     case EV_END_RESTORE_JOB:
         finish_restores(p);
@@ -1382,9 +1242,7 @@ static bRC endBackupFile(bpContext *ctx)
 static bRC startRestoreFile(bpContext *ctx, const char *cmd)
 {
     inst *p = self(ctx);
-    if (!p || !usable(p->cur)) {
-        return bRC_Error;
-    }
+    if (!p || !usable(p->cur)) return bRC_Error;
     return send_restore_objects(p, p->cur, cmd) ? bRC_Error : bRC_OK;
 }
 
@@ -1398,15 +1256,23 @@ static bRC pluginIO(bpContext *ctx, struct io_pkt *io)
     inst *p = self(ctx);
     io->status = 0;
     io->io_errno = 0;
-    if (!p || !usable(p->cur)) {
+    if (!p || p->cancelled || !p->cur || !p->cur->spawned) {
         io->status = -1;
         io->io_errno = EIO;
         return bRC_Error;
     }
-    bRC rc = p->mode == MODE_RESTORE ? restore_io(p, p->cur, io) : backup_io(p, p->cur, io);
-    if (rc != bRC_OK) {
-        io->status = -1;
+    bRC rc = bRC_OK;
+    if (!p->cur->failed) {
+        rc = p->mode == MODE_RESTORE ? restore_io(p, p->cur, io) : backup_io(p, p->cur, io);
     }
+    if (p->cur->failed) {
+        /* The job already has its one fatal message; an I/O error here would only add
+         * "Read error on file ..." lines from Bacula's core. */
+        io->status = io->func == IO_WRITE ? io->count : 0;
+        io->io_errno = 0;
+        return bRC_OK;
+    }
+    if (rc != bRC_OK) io->status = -1;
     return rc;
 }
 
@@ -1422,21 +1288,35 @@ static bRC setFileAttributes(bpContext *ctx, struct restore_pkt *rp)
     return self(ctx) ? bRC_OK : bRC_Error;
 }
 
-/* Accurate mode: names under /@<plugin>/ belong to us and are never "deleted". */
+/* Accurate mode asks every plugin about each file the job did not see. Names in our
+ * namespace (/@<plugin>/) or under a "path=" root of one of this job's commands belong to
+ * the backend, which decides itself what changed (like the metaplugin's namespace). */
+static bool under(const char *fname, const char *root, size_t n)
+{
+    while (n > 1 && root[n - 1] == '/') n--;
+    return strncmp(fname, root, n) == 0 && (fname[n] == '/' || fname[n] == '\0' || n == 1);
+}
+
 static bRC checkFile(bpContext *ctx, char *fname)
 {
+    inst *p = self(ctx);
     char ns[128];
-    (void)ctx;
     snprintf(ns, sizeof(ns), "/@%s/", prefix);
-    return fname && starts_with(fname, ns) ? bRC_Seen : bRC_OK;
+    if (!fname || starts_with(fname, ns)) return fname ? bRC_Seen : bRC_OK;
+    for (session *s = p ? p->sessions : NULL; s; s = s->next) {
+        for (const char *l = s->params.p; l && *l; l = strchr(l, '\n') + 1) {
+            if (strncmp(l, "path=", 5) == 0 && under(fname, l + 5, strcspn(l + 5, "\n"))) {
+                return bRC_Seen;
+            }
+        }
+    }
+    return bRC_OK;
 }
 
 static bRC handleXACLdata(bpContext *ctx, struct xacl_pkt *xacl)
 {
     inst *p = self(ctx);
-    if (!p || p->cancelled) {
-        return bRC_Error;
-    }
+    if (!p || p->cancelled) return bRC_Error;
     bool acl = xacl->func == XACL_ACL_BACKUP || xacl->func == XACL_ACL_RESTORE;
     switch (xacl->func) {
     case XACL_ACL_BACKUP:
@@ -1450,12 +1330,8 @@ static bRC handleXACLdata(bpContext *ctx, struct xacl_pkt *xacl)
     }
     case XACL_ACL_RESTORE:
     case XACL_XATTR_RESTORE:
-        if (p->skipextract || xacl->count <= 0) {
-            return bRC_OK;
-        }
-        if (!usable(p->cur)) {
-            return bRC_Error;
-        }
+        if (p->skipextract || xacl->count <= 0) return bRC_OK;
+        if (!usable(p->cur)) return bRC_Error;
         if (p->last_type == FT_DIREND) {  /* delayed to IO_CLOSE, see restore_io */
             return dbuf_set(acl ? &p->racl : &p->rxattr, xacl->content, (size_t)xacl->count)
                    ? bRC_Error : bRC_OK;
@@ -1466,36 +1342,6 @@ static bRC handleXACLdata(bpContext *ctx, struct xacl_pkt *xacl)
         return bRC_Error;
     }
 }
-
-#if BACULA_API != 14
-static bRC restoreFileList(bpContext *ctx, struct restore_filelist_pkt *rp)
-{
-    (void)ctx; (void)rp;
-    return bRC_OK;
-}
-static bRC queryParameter(bpContext *ctx, struct query_pkt *qp)
-{
-    (void)ctx; (void)qp;
-    return bRC_Error;
-}
-static bRC metadataRestore(bpContext *ctx, struct meta_pkt *mp)
-{
-    (void)ctx; (void)mp;
-    return bRC_Error;
-}
-#endif
-#if BACULA_API == 23
-static bRC startVerifyFile(bpContext *ctx, struct restore_pkt *rp)
-{
-    (void)ctx; (void)rp;
-    return bRC_Error;
-}
-static bRC endVerifyFile(bpContext *ctx)
-{
-    (void)ctx;
-    return bRC_OK;
-}
-#endif
 
 static pInfo plugin_info = {
     sizeof(pInfo), BACULA_API, BAC_FD_MAGIC, "AGPLv3", "podheitor",
@@ -1519,16 +1365,8 @@ static pFuncs plugin_funcs = {
     .setFileAttributes = setFileAttributes,
     .checkFile = checkFile,
     .handleXACLdata = handleXACLdata,
-    .checkStream = NULL,            /* the FD checks for NULL */
-#if BACULA_API != 14
-    .restoreFileList = restoreFileList,
-    .queryParameter = queryParameter,
-    .metadataRestore = metadataRestore,
-#endif
-#if BACULA_API == 23
-    .startVerifyFile = startVerifyFile,
-    .endVerifyFile = endVerifyFile,
-#endif
+    /* checkStream and the 13.x/15.x additions (restoreFileList, queryParameter,
+     * metadataRestore, startVerifyFile, endVerifyFile) stay NULL: Bacula checks. */
 };
 
 /* Derives prefix/name/launcher from this library's own path (dladdr). */
@@ -1542,9 +1380,7 @@ static void identify(void)
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
     size_t n = strlen(base);
-    if (n > 6 && strcmp(base + n - 6, "-fd.so") == 0) {
-        n -= 6;
-    }
+    if (n > 6 && strcmp(base + n - 6, "-fd.so") == 0) n -= 6;
     snprintf(prefix, sizeof(prefix), "%.*s", (int)n, base);
     snprintf(name, sizeof(name), "%s",
              starts_with(prefix, "podheitor-") ? prefix + strlen("podheitor-") : prefix);

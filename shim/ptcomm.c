@@ -69,14 +69,10 @@ static void child_exec(int in_fd, int out_fd, int err_fd, int status_fd, char *c
     /* Move the pipe ends above 2 first, so dup2 onto 0..2 cannot clobber one. */
     for (int i = 0; i < 3; i++) {
         fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
-        if (fds[i] < 0) {
-            goto fail;
-        }
+        if (fds[i] < 0) goto fail;
     }
     for (int i = 0; i < 3; i++) {
-        if (dup2(fds[i], i) < 0) {
-            goto fail;
-        }
+        if (dup2(fds[i], i) < 0) goto fail;
     }
 #ifdef SYS_close_range
     /* The backend must not inherit bacula-fd's sockets; status_fd is CLOEXEC. */
@@ -133,9 +129,7 @@ int pt_spawn(pt_backend *b, char *const argv[])
         set_why(b, "cannot fork: %s", strerror(errno));
         goto fail;
     }
-    if (pid == 0) {
-        child_exec(in[0], out[1], err[1], st[1], argv);
-    }
+    if (pid == 0) child_exec(in[0], out[1], err[1], st[1], argv);
     pthread_mutex_lock(b->pid_lock);
     b->pid = pid;
     pthread_mutex_unlock(b->pid_lock);
@@ -245,9 +239,7 @@ static void read_stderr(pt_backend *b)
         } else if (n == 0) {
             close_fd(&b->err_fd);
         } else if (errno != EINTR) {
-            if (errno != EAGAIN) {
-                close_fd(&b->err_fd);
-            }
+            if (errno != EAGAIN) close_fd(&b->err_fd);
             return;
         }
     }
@@ -263,19 +255,13 @@ static bool wait_exit(pt_backend *b, int ms)
 #endif
     while (!pt_has_exited(b)) {
         long long left = deadline - now_ms();
-        if (left <= 0) {
-            break;
-        }
+        if (left <= 0) break;
         struct pollfd p[2] = {{pidfd, POLLIN, 0}, {b->err_fd, POLLIN, 0}};
         /* Without a pidfd, fall back to short slices (kernels before 5.3). */
         int slice = pidfd >= 0 ? (int)left : (int)(left < 20 ? left : 20);
-        if (poll(p, 2, slice) > 0 && (p[1].revents & (POLLIN | POLLHUP))) {
-            read_stderr(b);
-        }
+        if (poll(p, 2, slice) > 0 && (p[1].revents & (POLLIN | POLLHUP))) read_stderr(b);
     }
-    if (pidfd >= 0) {
-        close(pidfd);
-    }
+    if (pidfd >= 0) close(pidfd);
     return pt_has_exited(b);
 }
 
@@ -284,13 +270,9 @@ void pt_drain_stderr(pt_backend *b, int wait_ms)
     long long deadline = now_ms() + wait_ms;
     while (b->err_fd >= 0) {
         long long left = deadline - now_ms();
-        if (left <= 0) {
-            return;
-        }
+        if (left <= 0) return;
         struct pollfd p = {b->err_fd, POLLIN, 0};
-        if (poll(&p, 1, (int)left) <= 0) {
-            return;
-        }
+        if (poll(&p, 1, (int)left) <= 0) return;
         read_stderr(b);
     }
 }
@@ -320,12 +302,8 @@ static int wait_ready(pt_backend *b, int fd, short events, long long deadline)
         set_why(b, "poll failed: %s", strerror(errno));
         return -1;
     }
-    if (r > 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
-        read_stderr(b);
-    }
-    if (r > 0 && p[0].revents) {
-        return 1;
-    }
+    if (r > 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) read_stderr(b);
+    if (r > 0 && p[0].revents) return 1;
     if (b->cancel && *b->cancel) {
         set_why(b, "job cancelled");
         return -1;
@@ -343,78 +321,46 @@ static int wait_ready(pt_backend *b, int fd, short events, long long deadline)
     return 0;
 }
 
-/* Makes at least one more byte available in rbuf. Returns 0 or -1. */
-static int fill(pt_backend *b)
+/* One read of up to cap bytes, waiting (poll, with the deadline) until some arrive. */
+static ssize_t read_some(pt_backend *b, void *dst, size_t cap)
 {
     long long deadline = now_ms() + b->timeout_ms;
-    if (b->rpos == b->rend) {
-        b->rpos = b->rend = 0;
-    } else if (b->rend == b->rcap) {
-        memmove(b->rbuf, b->rbuf + b->rpos, b->rend - b->rpos);
-        b->rend -= b->rpos;
-        b->rpos = 0;
-    }
     for (;;) {
-        ssize_t n = read(b->from_fd, b->rbuf + b->rend, b->rcap - b->rend);
-        if (n > 0) {
-            b->rend += (size_t)n;
-            return 0;
-        }
+        ssize_t n = read(b->from_fd, dst, cap);
+        if (n > 0) return n;
         if (n == 0) {
             describe_death(b, "closed its output");
             return -1;
         }
-        if (errno != EAGAIN && errno != EINTR) {
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN) {
             set_why(b, "read from backend failed: %s", strerror(errno));
             return -1;
         }
-        if (errno == EAGAIN) {
-            int r;
-            while ((r = wait_ready(b, b->from_fd, POLLIN, deadline)) == 0) {
-            }
-            if (r < 0) {
-                return -1;
-            }
+        int r;
+        while ((r = wait_ready(b, b->from_fd, POLLIN, deadline)) == 0) {
         }
+        if (r < 0) return -1;
     }
 }
 
-/* Reads exactly n bytes; big reads bypass the buffer once it is empty. */
+/* Reads exactly n bytes through rbuf; big reads skip it once it is empty (one copy
+ * less for file data). */
 static int read_exact(pt_backend *b, void *dst, size_t n)
 {
     unsigned char *d = dst;
     while (n > 0) {
         size_t have = b->rend - b->rpos;
-        if (have == 0 && n >= 65536) {
-            long long deadline = now_ms() + b->timeout_ms;
-            ssize_t r = read(b->from_fd, d, n);
-            if (r > 0) {
-                d += r;
-                n -= (size_t)r;
-                continue;
-            }
-            if (r == 0) {
-                describe_death(b, "closed its output");
-                return -1;
-            }
-            if (errno == EAGAIN) {
-                int w;
-                while ((w = wait_ready(b, b->from_fd, POLLIN, deadline)) == 0) {
-                }
-                if (w < 0) {
-                    return -1;
-                }
-                continue;
-            }
-            if (errno == EINTR) {
-                continue;
-            }
-            set_why(b, "read from backend failed: %s", strerror(errno));
-            return -1;
-        }
         if (have == 0) {
-            if (fill(b) < 0) {
-                return -1;
+            bool direct = n >= 65536;
+            ssize_t got = read_some(b, direct ? d : b->rbuf, direct ? n : b->rcap);
+            if (got < 0) return -1;
+            if (direct) {
+                d += got;
+                n -= (size_t)got;
+            } else {
+                b->rpos = 0;
+                b->rend = (size_t)got;
             }
             continue;
         }
@@ -446,12 +392,8 @@ pt_kind pt_read_header(pt_backend *b, int32_t *len)
 {
     unsigned char h[8];
     for (;;) {
-        if (b->payload_left > 0 && pt_skip_payload(b) < 0) {
-            return PT_FAIL;
-        }
-        if (read_exact(b, h, sizeof(h)) < 0) {
-            return PT_FAIL;
-        }
+        if (b->payload_left > 0 && pt_skip_payload(b) < 0) return PT_FAIL;
+        if (read_exact(b, h, sizeof(h)) < 0) return PT_FAIL;
         int32_t n = 0;
         for (int i = 1; i <= 6; i++) {
             if (h[i] < '0' || h[i] > '9') {
@@ -490,27 +432,17 @@ pt_kind pt_read_header(pt_backend *b, int32_t *len)
             return PT_FAIL;
         }
         text[n] = '\0';
-        if (b->on_message) {
-            b->on_message(b->msg_arg, letter, text);
-        }
+        if (b->on_message) b->on_message(b->msg_arg, letter, text);
         free(text);
-        if (letter == 'E') {
-            return PT_BERROR;
-        }
-        if (letter == 'A') {
-            return PT_BABORT;
-        }
+        if (letter == 'E') return PT_BERROR;
+        if (letter == 'A') return PT_BABORT;
     }
 }
 
 ssize_t pt_read_payload(pt_backend *b, void *dst, size_t n)
 {
-    if (n > (size_t)b->payload_left) {
-        n = (size_t)b->payload_left;
-    }
-    if (read_exact(b, dst, n) < 0) {
-        return -1;
-    }
+    if (n > (size_t)b->payload_left) n = (size_t)b->payload_left;
+    if (read_exact(b, dst, n) < 0) return -1;
     b->payload_left -= (int32_t)n;
     return (ssize_t)n;
 }
@@ -520,9 +452,7 @@ int pt_skip_payload(pt_backend *b)
     char tmp[8192];
     while (b->payload_left > 0) {
         size_t n = (size_t)b->payload_left < sizeof(tmp) ? (size_t)b->payload_left : sizeof(tmp);
-        if (pt_read_payload(b, tmp, n) < 0) {
-            return -1;
-        }
+        if (pt_read_payload(b, tmp, n) < 0) return -1;
     }
     return 0;
 }
@@ -543,9 +473,7 @@ static int write_all(pt_backend *b, struct iovec *iov, int cnt)
     while (cnt > 0) {
         ssize_t n = writev(b->to_fd, iov, cnt);
         if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
+            if (errno == EINTR) continue;
             if (errno == EAGAIN) {
                 int r;
                 while ((r = wait_ready(b, b->to_fd, POLLOUT, deadline)) == 0) {
@@ -579,9 +507,7 @@ static int write_all(pt_backend *b, struct iovec *iov, int cnt)
         sigset_t pending;
         struct timespec zero = {0, 0};
         sigpending(&pending);
-        if (sigismember(&pending, SIGPIPE)) {
-            sigtimedwait(&pipe_set, NULL, &zero);
-        }
+        if (sigismember(&pending, SIGPIPE)) sigtimedwait(&pipe_set, NULL, &zero);
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return rc;
