@@ -68,9 +68,28 @@ def finished_at(lab: BaculaLab, jobid: int, poll: float = 0.02) -> float:
     return time.monotonic()
 
 
-def timed_job(lab: BaculaLab, fileset: str) -> tuple[float, float, int]:
+def same_cache_state(tree: Path | None) -> None:
+    """Give every job the same start: bacula-fd drops the files it read from the page
+    cache (POSIX_FADV_DONTNEED), so without this the job after a plain one reads from disk
+    and the job after a splice one from memory. As root: a cold cache for everyone;
+    otherwise: a warm one (the tree read once more)."""
+    os.sync()  # also: no dirty pages of the previous job's volume still being written
+    if tree is None:
+        return
+    if os.geteuid() == 0:
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+        return
+    for path in tree.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as f:
+                while f.read(1 << 20):
+                    pass
+
+
+def timed_job(lab: BaculaLab, fileset: str, tree: Path | None = None
+              ) -> tuple[float, float, int]:
     """(seconds from submission to the end, catalog seconds, JobBytes)."""
-    os.sync()  # start every job without the previous one's dirty pages still being written
+    same_cache_state(tree)
     start = time.monotonic()
     jobid = lab.submit(f"run job=Backup level=Full fileset={fileset} yes")
     seconds = finished_at(lab, jobid) - start
@@ -116,10 +135,12 @@ def main() -> None:
             timed_job(lab, "Plain")  # warm-up, not counted: the tree is in the page cache
             for _ in range(args.rounds):
                 for fileset in ("Tiny", "Plain", "Plugin", "Standin"):
-                    results[fileset].append(timed_job(lab, fileset))
+                    results[fileset].append(
+                        timed_job(lab, fileset, None if fileset == "Tiny" else tree))
+        cache = "cold (dropped before each job)" if os.geteuid() == 0 else "warm"
         print(f"tree: {size / MIB:.0f} MiB in {sum(1 for _ in tree.rglob('*'))} entries; "
               f"FileSet options: {args.options or '(none)'}; rounds: {args.rounds}; "
-              f"{os.cpu_count()} CPUs")
+              f"{os.cpu_count()} CPUs; page cache {cache}")
         # A job's time: submission to end (20 ms catalog poll) minus the same for a
         # one-file job, i.e. without the fixed console/scheduling/labelling overhead.
         overhead = statistics.median(r[0] for r in results.pop("Tiny"))

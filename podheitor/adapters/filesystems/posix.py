@@ -15,6 +15,7 @@ from contextlib import contextmanager
 
 import attrs
 
+from podheitor.adapters.filesystems.reading import FileReader
 from podheitor.domain.errors import (
     AccessDeniedError,
     SourceError,
@@ -85,22 +86,20 @@ def _data_extents(fd: int, size: int, blocks: int) -> ExtentMap:
 @attrs.define
 class _OpenFile:
     path: str
-    fd: int
     size: int
     extents: ExtentMap
-    buffer: bytearray
+    reader: FileReader
 
     def chunks(self) -> Iterator[Chunk]:
-        view = memoryview(self.buffer)
-        for ext in self.extents.split(len(self.buffer)):
+        for ext in self.extents.split(self.reader.chunk_size):
             try:
-                got = os.preadv(self.fd, [view[: ext.length]], ext.offset)
+                data = self.reader.read(ext.offset, ext.length)
             except OSError as exc:
                 raise source_error(self.path, exc) from exc
-            if got <= 0:
+            if not data:
                 return  # the file shrank while being read; the stream records the count
-            yield Chunk(ext.offset, view[:got])
-            if got < ext.length:
+            yield Chunk(ext.offset, data)
+            if len(data) < ext.length:
                 return
 
 
@@ -125,9 +124,11 @@ class PosixContent:
                 raise VanishedError(self.path, "was replaced by a non-regular file")
             size = min(self.size, st.st_size)  # never read past what the attributes said
             extents = _data_extents(fd, size, st.st_blocks)
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
-            buffer = bytearray(min(self.chunk_size, max(size, 1)))
-            yield _OpenFile(self.path, fd, size, extents, buffer)
+            reader = FileReader(fd, size, self.chunk_size)
+            try:
+                yield _OpenFile(self.path, size, extents, reader)
+            finally:
+                reader.close()
         finally:
             os.close(fd)
 
