@@ -14,7 +14,7 @@ import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 import attrs
 
@@ -91,10 +91,10 @@ class PluginClient:
             env={**os.environ, **(env or {})},
         )
         assert self.proc.stdin is not None and self.proc.stdout is not None
-        self._in: BinaryIO = self.proc.stdin
-        self._out: BinaryIO = self.proc.stdout
+        self._in: IO[bytes] = self.proc.stdin
+        self._out: IO[bytes] = self.proc.stdout
         self.outcome = Outcome()
-        self.record: BinaryIO | None = None  # where backup packets are saved, if anywhere
+        self.record: IO[bytes] | None = None  # where backup packets are saved, if anywhere
 
     # -- packets ----------------------------------------------------------------------
     def send(self, letter: str, payload: bytes | memoryview = b"") -> None:
