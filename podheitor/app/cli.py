@@ -14,10 +14,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="back up, restore and verify a sample tree")
     demo.add_argument("--dir", type=Path, default=Path("demo-output"),
                       help="work directory (recreated; default ./demo-output)")
+    demo.add_argument("--plugin-dir", type=Path,
+                      help="built shim (make plugin PLUGINDIR=...): also run real Bacula")
     args = parser.parse_args(argv)
     if args.command == "demo":
         from podheitor.app import demo as demo_module
-        return 0 if demo_module.run(args.dir.resolve()) else 1
+        plugins = args.plugin_dir.resolve() if args.plugin_dir else None
+        return 0 if demo_module.run(args.dir.resolve(), plugin_dir=plugins) else 1
     return 2
 
 
