@@ -16,7 +16,8 @@ import fcntl
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
@@ -56,16 +57,43 @@ def _isolate_stdio() -> tuple[int, int]:
 
 
 class _Cancel:
-    """Signal handler: the first SIGUSR1/SIGTERM raises JobCancelled, later ones are ignored
-    so that cleanup, once started, runs to the end."""
+    """Signal handler for SIGUSR1 (Bacula's cancel) and SIGTERM.
+
+    The first signal raises ``JobCancelled`` where the main thread is, except inside a
+    packet write (``whole_packets``): that write finishes first, so the stream stays framed
+    and the plugin can be told. A second signal during that write raises at once (the
+    plugin stopped reading). Once raised, further signals are ignored so that cleanup runs
+    to the end.
+    """
 
     def __init__(self) -> None:
         self.signal: int | None = None
+        self.raised = False
+        self._writing = False
+
+    def _raise(self) -> None:
+        self.raised = True
+        assert self.signal is not None
+        raise JobCancelled(signal.Signals(self.signal).name)
 
     def __call__(self, signum: int, _: FrameType | None) -> None:
-        if self.signal is None:
-            self.signal = signum
-            raise JobCancelled(signal.Signals(signum).name)
+        if self.raised:
+            return
+        if self._writing and self.signal is None:
+            self.signal = signum  # deferred to the end of the packet
+            return
+        self.signal = self.signal or signum
+        self._raise()
+
+    @contextmanager
+    def whole_packets(self) -> Iterator[None]:
+        self._writing = True
+        try:
+            yield
+        finally:
+            self._writing = False
+        if self.signal is not None and not self.raised:
+            self._raise()
 
     def install(self) -> None:
         signal.signal(signal.SIGUSR1, self)
@@ -115,11 +143,11 @@ def _try_abort(out: PipeOutput, text: str) -> None:
         pass  # the plugin is gone; nobody to tell
 
 
-def serve(plugin_arg: str, proto_in: int, proto_out: int) -> int:
+def serve(plugin_arg: str, proto_in: int, proto_out: int, cancel: _Cancel) -> int:
     messages = MessageQueue()
     log, log_file = joblog.configure(
         messages.put, os.environ.get("PODHEITOR_LOG_FILE"), plugin=plugin_arg, pid=os.getpid())
-    out = PipeOutput(proto_out, messages)
+    out = PipeOutput(proto_out, messages, cancel.whole_packets)
     try:
         plugin: Any = registry.load(plugin_arg, log)
     except ParameterError as exc:
@@ -158,14 +186,15 @@ def serve(plugin_arg: str, proto_in: int, proto_out: int) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     proto_in, proto_out = _isolate_stdio()
-    _Cancel().install()
+    cancel = _Cancel()
+    cancel.install()
     if len(args) != 1:
         messages = MessageQueue()
         _try_abort(PipeOutput(proto_out, messages),
                    "usage: podheitor-backend <plugin> (e.g. posix)")
         return EXIT_FAILED
     try:
-        return serve(args[0], proto_in, proto_out)
+        return serve(args[0], proto_in, proto_out, cancel)
     except JobCancelled:  # cancelled before the session even started
         return EXIT_FAILED
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import collections
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 
 from podheitor.adapters.bacula import ptcomm, session
 from podheitor.adapters.bacula.stream import BackupEncoder, Buffer, RestoreDriver
@@ -56,11 +57,18 @@ class MessageQueue:
 
 
 class PipeOutput:
-    """Writes packets with ``writev`` straight from the callers' buffers."""
+    """Writes packets with ``writev`` straight from the callers' buffers.
 
-    def __init__(self, fd: int, messages: MessageQueue) -> None:
+    ``whole_packets`` wraps each write: the backend's cancel handler uses it to let a packet
+    that is being written finish before the job unwinds, so the plugin can still be told
+    why (an ``A`` message) on a stream that is still framed."""
+
+    def __init__(self, fd: int, messages: MessageQueue,
+                 whole_packets: Callable[[], AbstractContextManager[object]] = nullcontext
+                 ) -> None:
         self.fd = fd
         self.messages = messages
+        self.whole_packets = whole_packets
         self.mid_packet = False  # a write was interrupted: the stream is no longer framed
 
     def write(self, buffers: list[Buffer]) -> None:
@@ -70,17 +78,18 @@ class PipeOutput:
         if pending:
             buffers = [*pending, *buffers]
         views = [memoryview(b).cast("B") for b in buffers if len(b)]
-        self.mid_packet = True
-        while views:
-            written = os.writev(self.fd, views[:1024])
-            while written and views:
-                if written >= len(views[0]):
-                    written -= len(views[0])
-                    views.pop(0)
-                else:
-                    views[0] = views[0][written:]
-                    written = 0
-        self.mid_packet = False
+        with self.whole_packets():
+            self.mid_packet = True
+            while views:
+                written = os.writev(self.fd, views[:1024])
+                while written and views:
+                    if written >= len(views[0]):
+                        written -= len(views[0])
+                        views.pop(0)
+                    else:
+                        views[0] = views[0][written:]
+                        written = 0
+            self.mid_packet = False
 
     def flush_messages(self) -> None:
         self.write([])
