@@ -41,8 +41,7 @@ class _S(enum.Enum):
     ATTRIBUTES = "in file attributes"
     DATA_OR_EOD = "awaiting DATA or F"
     DATA = "in file data"
-    BLOCK = "in an ACL/XATTR block"
-    OBJECT = "in a restore object"
+    BLOCK = "in an ACL/XATTR block or a restore object"
     DONE = "after the last file"
 
 
@@ -57,9 +56,7 @@ class BackupStreamDecoder:
         self.where = where.rstrip("/")
         self._state = _S.BETWEEN
         self._attrs: session.AttributeBlock | None = None
-        self._blob = bytearray()
-        self._blob_kind = ""
-        self._object = ""
+        self._blob: session.BlobBlock | None = None
 
     def _error(self, what: str) -> ProtocolError:
         return ProtocolError(f"{what} ({self._state.value})")
@@ -70,7 +67,7 @@ class BackupStreamDecoder:
         handler = {
             _S.BETWEEN: self._between, _S.ATTRIBUTES: self._attributes,
             _S.DATA_OR_EOD: self._data_or_eod, _S.DATA: self._data, _S.BLOCK: self._block,
-            _S.OBJECT: self._block, _S.DONE: self._done,
+            _S.DONE: self._done,
         }[self._state]
         return handler(letter, payload)
 
@@ -89,12 +86,12 @@ class BackupStreamDecoder:
             self._state = _S.ATTRIBUTES
             return None
         if text in ("ACL", "XATTR"):
-            self._blob_kind, self._blob = text, bytearray()
+            self._blob = session.BlobBlock(text)
             self._state = _S.BLOCK
             return None
         if text.startswith("RESTOREOBJ:"):
-            self._object, self._blob = text[11:], bytearray()
-            self._state = _S.OBJECT
+            self._blob = session.BlobBlock("RESTOREOBJ", text[11:])
+            self._state = _S.BLOCK
             return None
         if text == "FileIndex":
             return FileIndexQuery()
@@ -132,22 +129,10 @@ class BackupStreamDecoder:
         raise self._error(f"expected D or F, got {letter}")
 
     def _block(self, letter: str, payload: bytes | memoryview) -> DecodedEvent | None:
-        if letter == "D":
-            self._blob += payload
-            return None
-        if letter == "C" and self._state is _S.OBJECT:
-            text = self._command(letter, payload)
-            if not text.startswith("RESTOREOBJ_LEN:"):
-                raise self._error(f"unexpected {text!r} in a restore object")
-            return None
-        if letter != "F":
-            raise self._error(f"unexpected {letter} packet in a block")
-        data = bytes(self._blob)
-        self._blob = bytearray()
-        event: DecodedEvent = (session.RestoreObjectReceived(self._object, data)
-                               if self._state is _S.OBJECT else
-                               session.MetaBlock(self._blob_kind, data))
-        self._state = _S.BETWEEN
+        assert self._blob is not None
+        event = self._blob.add(letter, payload, 0)
+        if event is not None:
+            self._state, self._blob = _S.BETWEEN, None
         return event
 
     def _done(self, letter: str, payload: bytes | memoryview) -> DecodedEvent:

@@ -126,8 +126,7 @@ class State(enum.Enum):
     RESTORE = "in the restore loop"
     RESTORE_FILE = "reading file attributes"
     RESTORE_DATA = "reading file data"
-    RESTORE_META = "reading an ACL/XATTR block"
-    RESTORE_OBJECT = "reading a restore object"
+    RESTORE_BLOCK = "reading an ACL/XATTR block or a restore object"
     ENDED = "after END"
     CLOSED = "terminated"
 
@@ -214,6 +213,39 @@ class AttributeBlock:
         return FileOffered(meta, int(link_fi or 0))
 
 
+@attrs.define
+class BlobBlock:
+    """An ``ACL``/``XATTR`` block or a restore object: ``D`` packets until ``F`` (a restore
+    object also announces its length with ``RESTOREOBJ_LEN:<n>``)."""
+
+    kind: str  # "ACL" | "XATTR" | "RESTOREOBJ"
+    name: str = ""
+    announced: int = -1
+    data: bytearray = attrs.field(factory=bytearray)
+
+    def add(self, letter: str, payload: bytes | memoryview, offset: int
+            ) -> RestoreObjectReceived | MetaBlock | None:
+        """Take one packet; the event once the block is complete."""
+        if letter == "D":
+            self.data += payload
+            return None
+        if letter == "C" and self.kind == "RESTOREOBJ":
+            text = ptcomm.decode_text(payload)
+            if not text.startswith("RESTOREOBJ_LEN:") or not text[15:].isdigit():
+                raise ProtocolError(f"expected RESTOREOBJ_LEN:<n>, got {text!r}", offset)
+            self.announced = int(text[15:])
+            return None
+        if letter != "F":
+            raise ProtocolError(f"unexpected {letter} packet in a {self.kind} block", offset)
+        data = bytes(self.data)
+        if self.kind != "RESTOREOBJ":
+            return MetaBlock(self.kind, data)
+        if self.announced >= 0 and self.announced != len(data):
+            raise ProtocolError(f"restore object {self.name!r} is {len(data)} bytes, "
+                                f"announced {self.announced}", offset)
+        return RestoreObjectReceived(self.name, data)
+
+
 class BackendSession:
     """Validates the plugin's packets and turns them into events."""
 
@@ -222,9 +254,7 @@ class BackendSession:
         self.offset = 0  # stream position of the packet being handled
         self._lines: list[tuple[str, str]] = []
         self._file: AttributeBlock | None = None
-        self._blob = bytearray()
-        self._blob_kind = ""
-        self._object: tuple[str, int] | None = None
+        self._blob: BlobBlock | None = None
 
     # -- what the backend's own packets do to the state --------------------------------
     def sending(self) -> None:
@@ -258,7 +288,7 @@ class BackendSession:
             State.PARAMS: self._block, State.SENDING: self._sending,
             State.FILE_INDEX: self._file_index, State.RESTORE: self._restore,
             State.RESTORE_FILE: self._restore_file, State.RESTORE_DATA: self._restore_data,
-            State.RESTORE_META: self._restore_blob, State.RESTORE_OBJECT: self._restore_blob,
+            State.RESTORE_BLOCK: self._restore_blob,
             State.ENDED: self._ended,
         }[self.state]
         return handler(letter, payload)
@@ -340,13 +370,12 @@ class BackendSession:
             self.state = State.RESTORE_DATA
             return DataBegin()
         if text in ("ACL", "XATTR"):
-            self._blob_kind, self._blob = text, bytearray()
-            self.state = State.RESTORE_META
+            self._blob = BlobBlock(text)
+            self.state = State.RESTORE_BLOCK
             return None
         if text.startswith("RESTOREOBJ:"):
-            self._object = (text[11:], -1)
-            self._blob = bytearray()
-            self.state = State.RESTORE_OBJECT
+            self._blob = BlobBlock("RESTOREOBJ", text[11:])
+            self.state = State.RESTORE_BLOCK
             return None
         if text == "FINISH":
             return Finish()
@@ -373,26 +402,8 @@ class BackendSession:
         raise self._error(f"expected D or F in file data, got {letter}")
 
     def _restore_blob(self, letter: str, payload: bytes | memoryview) -> Event | None:
-        if letter == "D":
-            self._blob += payload
-            return None
-        if letter == "C" and self.state is State.RESTORE_OBJECT:
-            text = self._command(letter, payload)
-            if not text.startswith("RESTOREOBJ_LEN:") or not text[15:].isdigit():
-                raise self._error(f"expected RESTOREOBJ_LEN:<n>, got {text!r}")
-            assert self._object is not None
-            self._object = (self._object[0], int(text[15:]))
-            return None
-        if letter != "F":
-            raise self._error(f"unexpected {letter} packet in a data block")
-        self.state = State.RESTORE
-        data = bytes(self._blob)
-        self._blob = bytearray()
-        if self._object is not None:
-            name, length = self._object
-            self._object = None
-            if length >= 0 and length != len(data):
-                raise self._error(
-                    f"restore object {name!r} is {len(data)} bytes, announced {length}")
-            return RestoreObjectReceived(name, data)
-        return MetaBlock(self._blob_kind, data)
+        assert self._blob is not None
+        event = self._blob.add(letter, payload, self.offset)
+        if event is not None:
+            self.state, self._blob = State.RESTORE, None
+        return event
