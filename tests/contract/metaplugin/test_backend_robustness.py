@@ -221,3 +221,30 @@ def test_a_hard_link_without_its_original_name_is_left_to_bacula(tmp_path):
     client.command("FINISH")
     client.expect("F")
     assert client.finish().exit_code == 0
+
+
+@pytest.mark.parametrize("where_cut", ["before-hello", "in-params", "in-restore-data"])
+def test_eof_from_the_plugin_anywhere_ends_quietly_and_leaves_no_partial_file(
+        where_cut, one_file, tmp_path):
+    src, _ = one_file
+    where = tmp_path / "r"
+    client = _session()
+    if where_cut == "in-params":
+        client.command("Hello podheitor-posix 1")
+        client.expect("C", "Hello Bacula")
+        client.command("Params")
+        client.command(f"path={src}")
+    elif where_cut == "in-restore-data":
+        client.start(job_pairs("R", where=str(where)), [("path", str(src))], "RestoreStart")
+        client.command(f"FNAME:{where}{src}/f.bin")
+        client.command("STAT:F 300000 0 0 100644 1 0")
+        client.command("TSTAMP:1 2 3")
+        client.send("F")
+        assert client.answer() == "OK"
+        client.command("DATA")
+        client.send("D", b"y" * 65536)
+    client._in.close()
+    assert client.proc.wait(10) == 1
+    assert client.proc.stderr.read() == b""
+    assert temp_leftovers(tmp_path) == []
+    assert not (where / src.relative_to("/") / "f.bin").exists()
