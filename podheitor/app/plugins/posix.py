@@ -15,16 +15,17 @@ from podheitor import __version__
 from podheitor.adapters.filesystems.posix import PosixTree, PosixTreeWriter
 from podheitor.app.treebackup import TreeBackup, TreeSelection
 from podheitor.app.treerestore import TreeRestore
+from podheitor.domain.errors import ParameterError
 from podheitor.domain.files import FileMeta, VirtualFile
 from podheitor.domain.guards import GuardStack
-from podheitor.domain.jobs import JobInfo
+from podheitor.domain.jobs import JobInfo, JobType
 from podheitor.domain.params import CommonParams, parse_params
 from podheitor.ports.log import Log
 
 
 @attrs.frozen(kw_only=True)
 class PosixParams(CommonParams):
-    path: tuple[str, ...]  # one or more roots (repeat the key)
+    path: tuple[str, ...] = ()  # one or more roots (repeat the key); required to back up
     exclude: tuple[str, ...] = ()  # fnmatch patterns on the full path or the name
     one_file_system: bool = False
     xattrs: bool = True
@@ -87,5 +88,14 @@ class PosixPlugin:
 
     def open_job(self, job: JobInfo, params: Sequence[tuple[str, str]],
                  guards: GuardStack) -> PosixJob:
-        return PosixJob(job, parse_params(PosixParams, params, plugin="podheitor-posix"),
-                        self.log, guards)
+        # a restore needs no path (Bacula names every file); a backup or estimate does
+        needs_path = job.type is not JobType.RESTORE and not any(
+            key.strip().lower() == "path" for key, _ in params)
+        missing = ["missing required parameter 'path' for podheitor-posix"] if needs_path else []
+        try:
+            parsed = parse_params(PosixParams, params, plugin="podheitor-posix")
+        except ParameterError as exc:
+            raise ParameterError(exc.problems + missing) from None
+        if missing:
+            raise ParameterError(missing)
+        return PosixJob(job, parsed, self.log, guards)

@@ -161,3 +161,30 @@ def test_abort_on_error_stops_the_job_at_the_first_problem(tree, tmp_path):
     assert letters == ["Q", "A"]
     assert "abort_on_error" in outcome.messages[-1][1]
     assert outcome.files < 13
+
+
+def test_a_restore_needs_no_path_parameter(tree, tmp_path):
+    archive, where = tmp_path / "a.stream", tmp_path / "r"
+    _clean(run_backup(archive, [("path", str(tree))]))
+    outcome = run_restore(archive, [], str(where))
+    _clean(outcome)
+    assert verify_trees(str(tree), str(where / tree.relative_to("/"))) == []
+
+
+def test_a_backup_without_a_path_is_refused_before_it_starts():
+    from podheitor.app.pluginclient import PluginClient, job_pairs
+    client = PluginClient(backend_command("posix"))
+    client.command("Hello podheitor-posix 1")
+    client.expect("C", "Hello Bacula")
+    for block, pairs in (("Job", job_pairs("B")), ("Params", [("xattrs", "no")])):
+        client.command(block)
+        for key, value in pairs:
+            client.command(f"{key}={value}")
+        client.send("F")
+        if block == "Params":
+            letter, text = client.read()
+            assert (letter, text) == (
+                "A", b"invalid plugin parameters: missing required parameter 'path' for "
+                     b"podheitor-posix\n")
+        client.expect("F")
+    assert client.finish().exit_code == 0
