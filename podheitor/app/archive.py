@@ -17,6 +17,7 @@ import attrs
 from podheitor.adapters.bacula import ptcomm
 from podheitor.adapters.bacula.replay import (
     BackupStreamDecoder,
+    DecodedEvent,
     EndOfFiles,
     FileIndexQuery,
     JobMessage,
@@ -133,6 +134,14 @@ class StreamArchive:
             os.close(fd)
         return encoder
 
+    def events(self, where: str = "") -> Iterator[DecodedEvent]:
+        """The saved stream as restore events (``where`` prefixed to the names)."""
+        decoder = BackupStreamDecoder(where=where)
+        for letter, payload in self._packets():
+            event = decoder.feed(letter, payload)
+            if event is not None:
+                yield event
+
     def _packets(self) -> Iterator[tuple[str, memoryview]]:
         with open(self.path, "rb") as f:
             offset = 0
@@ -146,13 +155,11 @@ class StreamArchive:
 
     def restore(self, sink: RestoreSink, log: Log, where: str = "") -> list[str]:
         """Replay into ``sink``; returns the files refused (with reasons)."""
-        decoder = BackupStreamDecoder(where=where)
         answers = _Answers()
         driver = RestoreDriver(sink, answers, log)
         try:
-            for letter, payload in self._packets():
-                event = decoder.feed(letter, payload)
-                if event is None or isinstance(event, FileIndexQuery | JobMessage):
+            for event in self.events(where):
+                if isinstance(event, FileIndexQuery | JobMessage):
                     continue
                 if isinstance(event, EndOfFiles):
                     break

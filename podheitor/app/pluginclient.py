@@ -35,6 +35,7 @@ from podheitor.adapters.bacula.session import (
     RestoreObjectReceived,
     stat_line,
 )
+from podheitor.app.archive import StreamArchive
 from podheitor.domain.errors import ProtocolError
 from podheitor.domain.files import FileKind
 
@@ -247,17 +248,6 @@ class PluginClient:
         self.expect("F")
 
 
-def read_archive(path: str | os.PathLike[str]) -> Iterator[DecodedEvent]:
-    """The events of a saved backup stream (see ``StreamArchive``)."""
-    decoder = BackupStreamDecoder()
-    with open(path, "rb") as f:
-        while head := f.read(ptcomm.HEADER_SIZE):
-            letter, length = ptcomm.parse_header(head, ptcomm.BACKEND_LETTERS)
-            event = decoder.feed(letter, f.read(length))
-            if event is not None:
-                yield event
-
-
 def run_backup(archive: str | os.PathLike[str], params: Sequence[tuple[str, str]], *,
                plugin: str = "posix", level: str = "F", since: int | None = None,
                job_id: int = 1, argv: Sequence[str] | None = None,
@@ -287,5 +277,5 @@ def run_restore(archive: str | os.PathLike[str], params: Sequence[tuple[str, str
     client = PluginClient(argv or backend_command(plugin), env, f"podheitor-{plugin}")
     client.start(job_pairs("R", where=where, replace=replace, job_id=job_id), params,
                  "RestoreStart")
-    client.restore_stream(read_archive(archive), where)
+    client.restore_stream(StreamArchive(archive).events(), where)
     return client.finish()
