@@ -129,9 +129,8 @@ def test_sigusr1_cancels_a_backup_cleanly(tree):
     assert packets[-1] == ("A", b"job cancelled\n")
 
 
-def test_sigusr1_during_a_restore_removes_the_partial_file(one_file, tmp_path):
-    src, _ = one_file
-    where = tmp_path / "r"
+def _restoring(src: Path, where: Path) -> PluginClient:
+    """A restore session in the middle of f.bin's data (64 KiB of 300,000 sent)."""
     client = _session()
     client.start(job_pairs("R", where=str(where)), [("path", str(src))], "RestoreStart")
     client.command(f"FNAME:{where}{src}/f.bin")
@@ -141,6 +140,13 @@ def test_sigusr1_during_a_restore_removes_the_partial_file(one_file, tmp_path):
     assert client.answer() == "OK"
     client.command("DATA")
     client.send("D", b"x" * 65536)
+    return client
+
+
+def test_sigusr1_during_a_restore_removes_the_partial_file(one_file, tmp_path):
+    src, _ = one_file
+    where = tmp_path / "r"
+    client = _restoring(src, where)
     client.send("F")
     assert client.answer() == "OK"  # the data sits in a temporary file, awaiting its trailer
     assert len(temp_leftovers(where)) == 1
@@ -228,21 +234,12 @@ def test_eof_from_the_plugin_anywhere_ends_quietly_and_leaves_no_partial_file(
         where_cut, one_file, tmp_path):
     src, _ = one_file
     where = tmp_path / "r"
-    client = _session()
+    client = _restoring(src, where) if where_cut == "in-restore-data" else _session()
     if where_cut == "in-params":
         client.command("Hello podheitor-posix 1")
         client.expect("C", "Hello Bacula")
         client.command("Params")
         client.command(f"path={src}")
-    elif where_cut == "in-restore-data":
-        client.start(job_pairs("R", where=str(where)), [("path", str(src))], "RestoreStart")
-        client.command(f"FNAME:{where}{src}/f.bin")
-        client.command("STAT:F 300000 0 0 100644 1 0")
-        client.command("TSTAMP:1 2 3")
-        client.send("F")
-        assert client.answer() == "OK"
-        client.command("DATA")
-        client.send("D", b"y" * 65536)
     client._in.close()
     assert client.proc.wait(10) == 1
     assert client.proc.stderr.read() == b""
