@@ -163,13 +163,3 @@ def parse_params(cls: type[P], pairs: Sequence[tuple[str, str]], *, plugin: str 
         return cls(**values)
     except (ValueError, TypeError) as exc:
         raise ParameterError(str(exc)) from exc
-
-
-def describe_params(cls: type[Any]) -> list[str]:
-    """One ``name=<type> (default)`` line per parameter, for usage messages."""
-    attrs.resolve_types(cls)
-    lines = []
-    for f in attrs.fields(cls):
-        default = "required" if f.default is attrs.NOTHING else f"default {f.default!r}"
-        lines.append(f"{f.name} ({default})")
-    return lines

@@ -28,7 +28,6 @@ _SEGMENT = struct.Struct(">QQ")
 _END_MARK = 0xFFFF_FFFF_FFFF_FFFF
 HEADER_SIZE = _HEADER.size
 SEGMENT_HEADER_SIZE = _SEGMENT.size
-END_SIZE = _SEGMENT.size + 8
 
 
 class _Segments:

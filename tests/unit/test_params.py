@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from podheitor.domain.errors import ParameterError
-from podheitor.domain.params import ByteSize, CommonParams, describe_params, parse_params
+from podheitor.domain.params import ByteSize, CommonParams, parse_params
 
 PROPERTY = settings(max_examples=100, deadline=None)
 
@@ -197,13 +197,6 @@ def test_parameter_error_message_joins_all_problems() -> None:
         parse_params(DemoParams, [("bogus", "1")])
     assert str(info.value) == "; ".join(info.value.problems)
     assert len(info.value.problems) == 2
-
-
-def test_describe_params_lists_every_field_with_its_default() -> None:
-    lines = describe_params(DemoParams)
-    assert "target (required)" in lines
-    assert "retries (default 3)" in lines
-    assert len(lines) == len(attrs.fields(DemoParams))
 
 
 # -- ByteSize -------------------------------------------------------------------------------

@@ -91,9 +91,6 @@ class PipeOutput:
                         written = 0
             self.mid_packet = False
 
-    def flush_messages(self) -> None:
-        self.write([])
-
 
 class PipeReader:
     """Reads whole packets; payloads land in one reused buffer (valid until the next read)."""

@@ -208,14 +208,11 @@ class RestoreDriver:
         self._out = out
         self._log = log
         self._file: _Incoming | None = None
-        self.restored = 0
-        self.failed = 0
 
     def _ok(self) -> None:
         self._out.write([ptcomm.command("OK")])
 
     def _refuse(self, text: str) -> None:
-        self.failed += 1
         self._out.write([ptcomm.message("E", text)])
 
     def handle(self, event: session.Event) -> None:
@@ -330,10 +327,8 @@ class RestoreDriver:
             if answer:
                 self._refuse(f"{exc}; not restored")
             else:
-                self.failed += 1
                 self._log.error(f"{exc}; not restored", path=f.meta.path)
             return False
-        self.restored += 1
         return True
 
     def settle(self) -> None:
@@ -346,7 +341,6 @@ class RestoreDriver:
         if f.failure:
             self._file = None
             f.receiver.discard()
-            self.failed += 1
             self._log.error(f"{f.meta.path}: {f.failure}; not restored", path=f.meta.path)
             return
         self._commit(f, answer=False)
