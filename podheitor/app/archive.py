@@ -27,11 +27,11 @@ from podheitor.domain.errors import FormatError, ProtocolError
 from podheitor.domain.files import (
     BackupItem,
     FileExtras,
-    FileKind,
     FileMeta,
     RestoreDecision,
     RestoreObject,
 )
+from podheitor.domain.paths import relocate
 from podheitor.ports.log import Log
 from podheitor.ports.stream import RestoreSink
 
@@ -67,15 +67,11 @@ class MemoryArchive:
             self.add(item)
 
     def restore(self, sink: RestoreSink, where: str = "") -> None:
-        root = where.rstrip("/")
         for item in self.items:
             if isinstance(item, RestoreObject):
                 sink.restore_object(item)
                 continue
-            meta = attrs.evolve(item.meta, path=root + item.meta.path)
-            if meta.link_target is not None and meta.kind is FileKind.HARDLINK:
-                meta = attrs.evolve(meta, link_target=root + meta.link_target)
-            receiver = sink.begin(meta)
+            receiver = sink.begin(relocate(item.meta, where))
             if isinstance(receiver, RestoreDecision):
                 continue
             try:

@@ -37,7 +37,7 @@ from podheitor.adapters.bacula.session import (
 )
 from podheitor.app.archive import StreamArchive
 from podheitor.domain.errors import ProtocolError
-from podheitor.domain.files import FileKind
+from podheitor.domain.paths import relocate
 
 IO_SIZE = 65536  # bacula-fd moves plugin data in 64 KiB IO_READ/IO_WRITE calls
 
@@ -209,16 +209,14 @@ class PluginClient:
                     self.send("F")
                     self.outcome.answers.append((name, "object", self.answer()))
                 case FileOffered(meta=meta, link_fi=link_fi):
-                    fname = meta.path
-                    self.command(f"FNAME:{where.rstrip('/')}{fname}")
+                    fname = meta.path  # answers name files as the backup did
+                    sent = relocate(meta, where)
+                    self.command(f"FNAME:{sent.path}")
                     fields = stat_line(meta, link_fi).split(" ")
                     self.command(" ".join([*fields, "0"] if len(fields) == 6 else fields))
                     self.command(f"TSTAMP:{meta.atime} {meta.mtime} {meta.ctime}")
-                    if meta.link_target is not None:
-                        link = meta.link_target
-                        if meta.kind is FileKind.HARDLINK:
-                            link = where.rstrip("/") + link
-                        self.command(f"LSTAT:{link}")
+                    if sent.link_target is not None:
+                        self.command(f"LSTAT:{sent.link_target}")
                     self.send("F")
                     answer = self.answer()
                     self.outcome.answers.append((fname, "create", answer))

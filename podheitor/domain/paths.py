@@ -8,7 +8,10 @@ route; the restore use case tracks those, see ``app/restore``.)
 
 from __future__ import annotations
 
+import attrs
+
 from podheitor.domain.errors import RestoreRefusedError
+from podheitor.domain.files import FileKind, FileMeta
 
 
 def normalise_restore_path(path: str, where: str = "") -> str:
@@ -25,6 +28,18 @@ def normalise_restore_path(path: str, where: str = "") -> str:
     if root and clean != root and not clean.startswith(root + "/"):
         raise RestoreRefusedError(path, f"is outside the restore location {where!r}")
     return clean
+
+
+def relocate(meta: FileMeta, where: str) -> FileMeta:
+    """A backed-up file as Bacula offers it for restore under ``where``: the name gets the
+    prefix, and so does a hard link's original name; a symlink's target stays as it was."""
+    root = where.rstrip("/")
+    if not root:
+        return meta
+    link = meta.link_target
+    if meta.kind is FileKind.HARDLINK and link is not None:
+        link = root + link
+    return attrs.evolve(meta, path=root + meta.path, link_target=link)
 
 
 def parents(path: str) -> list[str]:

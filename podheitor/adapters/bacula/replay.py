@@ -17,7 +17,7 @@ import attrs
 
 from podheitor.adapters.bacula import ptcomm, session
 from podheitor.domain.errors import ProtocolError
-from podheitor.domain.files import FileKind
+from podheitor.domain.paths import relocate
 
 
 @attrs.frozen
@@ -53,7 +53,7 @@ class BackupStreamDecoder:
 
     def __init__(self, *, estimate: bool = False, where: str = "") -> None:
         self.estimate = estimate
-        self.where = where.rstrip("/")
+        self.where = where
         self._state = _S.BETWEEN
         self._attrs: session.AttributeBlock | None = None
         self._blob: session.BlobBlock | None = None
@@ -82,7 +82,7 @@ class BackupStreamDecoder:
             return EndOfFiles()
         text = self._command(letter, payload)
         if text.startswith("FNAME:"):
-            self._attrs = session.AttributeBlock(self.where + text[6:])
+            self._attrs = session.AttributeBlock(text[6:])
             self._state = _S.ATTRIBUTES
             return None
         if text in ("ACL", "XATTR"):
@@ -104,12 +104,7 @@ class BackupStreamDecoder:
             return None
         self._state = _S.BETWEEN if self.estimate else _S.DATA_OR_EOD
         offered = self._attrs.build(0)
-        meta = offered.meta
-        if meta.kind is FileKind.HARDLINK and meta.link_target is not None and self.where:
-            # Bacula prefixes Where to a hard link's original name, not a symlink's target
-            meta = attrs.evolve(meta, link_target=self.where + meta.link_target)
-            offered = session.FileOffered(meta, offered.link_fi)
-        return offered
+        return session.FileOffered(relocate(offered.meta, self.where), offered.link_fi)
 
     def _data_or_eod(self, letter: str, payload: bytes | memoryview) -> DecodedEvent | None:
         if letter == "F":
