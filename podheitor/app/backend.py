@@ -19,7 +19,6 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
-from typing import Any
 
 from podheitor.adapters.bacula import ptcomm
 from podheitor.adapters.bacula.server import (
@@ -33,6 +32,7 @@ from podheitor.app import joblog, registry
 from podheitor.domain.errors import JobCancelled, ParameterError, ProtocolError
 from podheitor.domain.guards import GuardStack
 from podheitor.domain.jobs import JobInfo
+from podheitor.ports.plugin import Plugin, PluginJob
 
 _PIPE_SIZE = 1 << 20  # 1 MiB pipes carry ~3x what 64 KiB pipes do (LABS.md §5)
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
@@ -101,16 +101,17 @@ class _Cancel:
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # a closed pipe is an EPIPE, handled
 
 
-class _Router:
-    """Job messages go to the session's queue; ``log_file=`` re-points the log file."""
+class _LogFileParam:
+    """Wraps the plugin: a ``log_file=`` parameter re-points the backend's log file before
+    the plugin sees its parameters (every plugin accepts it, see ``CommonParams``)."""
 
-    def __init__(self, plugin: Any, log_file: joblog.LogFile) -> None:
+    def __init__(self, plugin: Plugin, log_file: joblog.LogFile) -> None:
         self.plugin = plugin
         self.log_file = log_file
         self.name = plugin.name
 
     def open_job(self, job: JobInfo, params: Sequence[tuple[str, str]], guards: GuardStack
-                 ) -> Any:
+                 ) -> PluginJob:
         for key, value in params:
             if key.lower() == "log_file" and value:
                 try:
@@ -129,7 +130,7 @@ class _UnknownPlugin:
         self.name = "unknown"
 
     def open_job(self, job: JobInfo, params: Sequence[tuple[str, str]], guards: GuardStack
-                 ) -> Any:
+                 ) -> PluginJob:
         raise self.error
 
 
@@ -148,12 +149,14 @@ def serve(plugin_arg: str, proto_in: int, proto_out: int, cancel: _Cancel) -> in
     log, log_file = joblog.configure(
         messages.put, os.environ.get("PODHEITOR_LOG_FILE"), plugin=plugin_arg, pid=os.getpid())
     out = PipeOutput(proto_out, messages, cancel.whole_packets)
+    plugin: Plugin
     try:
-        plugin: Any = registry.load(plugin_arg, log)
+        plugin = registry.load(plugin_arg, log)
     except ParameterError as exc:
         plugin = _UnknownPlugin(exc)
     guards = GuardStack(on_release_error=lambda f: log.error(str(f)))
-    server = BackendServer(_Router(plugin, log_file), PipeReader(proto_in), out, guards, log)
+    server = BackendServer(_LogFileParam(plugin, log_file), PipeReader(proto_in), out, guards,
+                           log)
     code = EXIT_OK
     try:
         with guards:  # released in reverse order before any handler below runs

@@ -85,12 +85,8 @@ class BackupStreamDecoder:
             self._attrs = session.AttributeBlock(text[6:])
             self._state = _S.ATTRIBUTES
             return None
-        if text in ("ACL", "XATTR"):
-            self._blob = session.BlobBlock(text)
-            self._state = _S.BLOCK
-            return None
-        if text.startswith("RESTOREOBJ:"):
-            self._blob = session.BlobBlock("RESTOREOBJ", text[11:])
+        self._blob = session.BlobBlock.opened_by(text)
+        if self._blob is not None:
             self._state = _S.BLOCK
             return None
         if text == "FileIndex":

@@ -209,14 +209,11 @@ class BackendServer:
 
     def _start(self, kind: session.StartKind) -> None:
         pjob = self._open_job()
-        if kind is session.StartKind.RESTORE:
-            self.out.write([ptcomm.EOD])
-            if pjob is not None:
-                self.restore = RestoreDriver(pjob.restore(), self.out, self.log)
-            else:
-                self.restore = RestoreDriver(_RefusingSink(self.failed or ""), self.out, self.log)
-            return
         self.out.write([ptcomm.EOD])
+        if kind is session.StartKind.RESTORE:
+            sink = pjob.restore() if pjob is not None else _RefusingSink(self.failed or "")
+            self.restore = RestoreDriver(sink, self.out, self.log)
+            return
         self.session.sending()
         try:
             if pjob is None:

@@ -223,6 +223,15 @@ class BlobBlock:
     announced: int = -1
     data: bytearray = attrs.field(factory=bytearray)
 
+    @classmethod
+    def opened_by(cls, command: str) -> BlobBlock | None:
+        """The block a command opens (``ACL``, ``XATTR``, ``RESTOREOBJ:<name>``), if any."""
+        if command in ("ACL", "XATTR"):
+            return cls(command)
+        if command.startswith("RESTOREOBJ:"):
+            return cls("RESTOREOBJ", command[11:])
+        return None
+
     def add(self, letter: str, payload: bytes | memoryview, offset: int
             ) -> RestoreObjectReceived | MetaBlock | None:
         """Take one packet; the event once the block is complete."""
@@ -369,12 +378,8 @@ class BackendSession:
         if text == "DATA":
             self.state = State.RESTORE_DATA
             return DataBegin()
-        if text in ("ACL", "XATTR"):
-            self._blob = BlobBlock(text)
-            self.state = State.RESTORE_BLOCK
-            return None
-        if text.startswith("RESTOREOBJ:"):
-            self._blob = BlobBlock("RESTOREOBJ", text[11:])
+        self._blob = BlobBlock.opened_by(text)
+        if self._blob is not None:
             self.state = State.RESTORE_BLOCK
             return None
         if text == "FINISH":

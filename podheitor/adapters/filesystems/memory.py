@@ -14,7 +14,7 @@ from itertools import count
 import attrs
 
 from podheitor.domain.errors import SourceError, TargetError, VanishedError
-from podheitor.domain.extents import ExtentMap
+from podheitor.domain.extents import Extent, ExtentMap
 from podheitor.domain.files import MAX_CHUNK, BytesStream, ContentStream, FileKind, FileMeta
 from podheitor.domain.paths import parents
 from podheitor.ports.filesystem import ExistingFile, TreeEntry
@@ -197,14 +197,14 @@ class MemoryNewFile:
     def __init__(self, tree: MemoryTree, path: str) -> None:
         self.tree, self.path = tree, path
         self.data = bytearray()
-        self.written = ExtentMap()
+        self.written: list[Extent] = []  # merged once, at commit
         self.done = False
 
     def write(self, offset: int, data: memoryview) -> None:
         if len(self.data) < offset + len(data):
             self.data.extend(bytes(offset + len(data) - len(self.data)))
         self.data[offset : offset + len(data)] = data
-        self.written = self.written | ExtentMap.of((offset, len(data)))
+        self.written.append(Extent(offset, len(data)))
 
     def commit(self, meta: FileMeta, content_size: int | None,
                xattrs: tuple[tuple[str, bytes], ...]) -> list[str]:
@@ -214,7 +214,7 @@ class MemoryNewFile:
         node = _Node(attrs.evolve(meta, path=self.path, kind=FileKind.REGULAR, size=size,
                                   nlink=1, link_target=None), next(_inodes))
         node.data = self.data
-        node.holes = ExtentMap.full(size) - self.written
+        node.holes = ExtentMap.full(size) - ExtentMap(self.written)
         node.xattrs = dict(xattrs)
         self.tree._nodes[self.path] = node
         self.done = True
