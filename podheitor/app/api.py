@@ -86,9 +86,9 @@ def backup_tree(roots: Iterable[str], archive: MemoryArchive | StreamArchive, *,
         encoder = archive.write(items, log)
         files, data = encoder.files, encoder.bytes
     else:
-        before = len(archive.items)
-        archive.add_all(items)
-        files, data = len(archive.items) - before, 0
+        before, before_bytes = len(archive.items), archive.data_bytes
+        archive.add_all(items, log)
+        files, data = len(archive.items) - before, archive.data_bytes - before_bytes
     problems = log.problems if isinstance(log, CollectingLog) else []
     return BackupReport(files, data, problems)
 

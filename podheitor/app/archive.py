@@ -23,7 +23,7 @@ from podheitor.adapters.bacula.replay import (
     JobMessage,
 )
 from podheitor.adapters.bacula.stream import BackupEncoder, Buffer, RestoreDriver
-from podheitor.domain.errors import FormatError, ProtocolError
+from podheitor.domain.errors import FormatError, ProtocolError, SourceError
 from podheitor.domain.files import (
     BackupItem,
     FileExtras,
@@ -49,22 +49,32 @@ class MemoryArchive:
 
     def __init__(self) -> None:
         self.items: list[_Stored | RestoreObject] = []
+        self.data_bytes = 0
 
-    def add(self, item: BackupItem) -> None:
+    def add(self, item: BackupItem, log: Log | None = None) -> None:
+        """Store one item. A source that fails is reported to ``log`` (as the Bacula stream
+        does) and left out; without a log the ``SourceError`` propagates."""
         if isinstance(item, RestoreObject):
             self.items.append(item)
             return
         chunks: list[tuple[int, bytes]] = []
         size = None
         if item.content is not None and item.meta.has_data:
-            with item.content.open() as stream:
-                size = stream.size
-                chunks = [(c.offset, bytes(c.data)) for c in stream.chunks()]
+            try:
+                with item.content.open() as stream:
+                    size = stream.size
+                    chunks = [(c.offset, bytes(c.data)) for c in stream.chunks()]
+            except SourceError as exc:
+                if log is None:
+                    raise
+                log.error(f"{exc}; not backed up", path=item.meta.path)
+                return
         self.items.append(_Stored(item.meta, tuple(chunks), size, item.extras))
+        self.data_bytes += sum(len(data) for _, data in chunks)
 
-    def add_all(self, items: Iterable[BackupItem]) -> None:
+    def add_all(self, items: Iterable[BackupItem], log: Log | None = None) -> None:
         for item in items:
-            self.add(item)
+            self.add(item, log)
 
     def restore(self, sink: RestoreSink, where: str = "") -> None:
         for item in self.items:

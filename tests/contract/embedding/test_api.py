@@ -74,3 +74,19 @@ def test_replace_never_keeps_what_is_there(source, tmp_path):
     target.write_bytes(b"mine")
     result = restore_tree(archive, str(where), replace=Replace.NEVER)
     assert target.read_bytes() == b"mine" and result.skipped >= 1
+
+
+def test_a_file_vanishing_during_a_memory_backup_is_reported_not_raised(source, tmp_path):
+    from podheitor.adapters.filesystems.posix import PosixTree
+
+    class Vanishing(PosixTree):
+        def content(self, entry):
+            if entry.meta.path.endswith("hello.txt"):
+                os.unlink(entry.meta.path)
+            return super().content(entry)
+
+    archive = MemoryArchive()
+    report = backup_tree([str(source)], archive, reader=Vanishing())
+    assert report.files == 12 and report.data_bytes > 11 << 20
+    assert all("hello.txt: vanished" in p for p in report.problems)
+    assert report.problems[-1].endswith("; not backed up")
