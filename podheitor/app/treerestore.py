@@ -39,6 +39,7 @@ class TreeRestore:
         self.restored = 0
         self.skipped = 0
         self._created_links: set[str] = set()
+        self._directories_made: set[str] = set()  # one mkdir per directory, not per file
         self._directories: list[tuple[FileMeta, tuple[tuple[str, bytes], ...]]] = []
         self._problems: Counter[str] = Counter()
 
@@ -59,7 +60,7 @@ class TreeRestore:
         if meta.kind is FileKind.DIRECTORY:
             if existing is not None and not existing.is_directory:
                 raise RestoreRefusedError(meta.path, "a non-directory is in the way")
-            self.writer.make_directory(meta.path)
+            self._make_directory(meta.path)
             return _DirectoryReceiver(self, meta)
         if existing is not None and existing.is_directory:
             raise RestoreRefusedError(meta.path, "a directory is in the way")
@@ -70,7 +71,7 @@ class TreeRestore:
             if meta.link_target is None:
                 return RestoreDecision.CORE  # the peer did not say what it links to
             meta = attrs.evolve(meta, link_target=self._safe(meta.link_target))
-        self.writer.make_directory(meta.path.rsplit("/", 1)[0] or "/")
+        self._make_directory(meta.path.rsplit("/", 1)[0] or "/")
         if meta.kind is FileKind.REGULAR:
             new = self.writer.create_file(meta.path)
             guard = self.guards.push(f"temporary file of {meta.path}", new.discard)
@@ -87,6 +88,11 @@ class TreeRestore:
         for problem, count in self._problems.items():
             if count > PROBLEM_REPORT_LIMIT:
                 self.log.warning(f"{count} files in all: {problem}")
+
+    def _make_directory(self, path: str) -> None:
+        if path not in self._directories_made:
+            self.writer.make_directory(path)
+            self._directories_made.add(path)
 
     # -- helpers for the receivers ----------------------------------------------------
     def report(self, meta: FileMeta, problems: list[str]) -> None:
