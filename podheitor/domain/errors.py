@@ -43,12 +43,16 @@ class IntegrityError(FormatError):
     """Data failed verification: a digest, tag or signature does not match."""
 
 
-class SourceError(PodheitorError):
-    """One item of a backup source could not be read; the job goes on without it."""
+class PathError(PodheitorError):
+    """An error about one file: ``path`` names it, the message starts with it."""
 
     def __init__(self, path: str, message: str) -> None:
         self.path = path
         super().__init__(f"{path}: {message}")
+
+
+class SourceError(PathError):
+    """One item of a backup source could not be read; the job goes on without it."""
 
 
 class VanishedError(SourceError):
@@ -63,12 +67,8 @@ class UnsupportedItemError(SourceError):
     """The item is of a kind this plugin does not back up (device, socket, FIFO ...)."""
 
 
-class RestoreRefusedError(PodheitorError):
+class RestoreRefusedError(PathError):
     """A restore request is refused before anything is written (unsafe path, bad link target)."""
-
-    def __init__(self, path: str, message: str) -> None:
-        self.path = path
-        super().__init__(f"{path}: {message}")
 
 
 class TargetError(PodheitorError):
