@@ -100,6 +100,7 @@ class PipeReader:
         self.offset = 0
         self._buffer = bytearray(ptcomm.MAX_PAYLOAD)
         self._view = memoryview(self._buffer)
+        self._head = memoryview(bytearray(ptcomm.HEADER_SIZE))
 
     def _fill(self, view: memoryview) -> int:
         got = 0
@@ -112,12 +113,11 @@ class PipeReader:
 
     def read(self) -> tuple[str, memoryview, int]:
         """The next packet as ``(letter, payload, stream offset)``; ``PeerGone`` at EOF."""
-        head = bytearray(ptcomm.HEADER_SIZE)
-        got = self._fill(memoryview(head))
+        got = self._fill(self._head)
         if got == 0:
             raise PeerGone("the plugin closed the pipe")
         at = self.offset
-        letter, length = ptcomm.parse_header(head[:got], ptcomm.PLUGIN_LETTERS, at)
+        letter, length = ptcomm.parse_header(self._head[:got], ptcomm.PLUGIN_LETTERS, at)
         payload = self._view[:length]
         if self._fill(payload) != length:
             raise ProtocolError(f"stream ends inside a {length}-byte {letter} packet", at)
